@@ -1,0 +1,33 @@
+// Lint rules that carry weight for this project: no unexplained `any`, and
+// imports that point down the layers only (see ../shared/STYLE.md).
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const io = ['node:net', 'node:http', 'node:https', 'node:tls', 'node:fs', 'node:fs/promises', 'node:dgram', 'node:child_process'];
+
+export default tseslint.config(
+  { ignores: ['dist/', 'node_modules/', 'bench/results/', 'certs/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['src/**'],
+    ignores: ['src/upstream/forward.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { paths: [{ name: 'http-proxy', message: 'only src/upstream/forward.ts imports http-proxy' }] }],
+    },
+  },
+  {
+    // Pure modules: no I/O, no environment.
+    files: ['src/goproxy/**', 'src/rewrite/**', 'src/cache/http.ts', 'src/systemd/listen-fds.ts', 'src/config/schema.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { paths: [...io.map((name) => ({ name, message: 'pure module: no I/O' })), { name: 'http-proxy', message: 'pure module: no I/O' }] }],
+      'no-restricted-globals': ['error', { name: 'process', message: 'pure module: pass values in' }],
+    },
+  },
+);
