@@ -1,0 +1,181 @@
+// Test helper: runs the real go command in an isolated environment. Owns tool
+// lookup (a missing tool fails the test loudly, never skips it), the hermetic
+// go environment (fresh HOME, GOPATH, module and build caches, GOPROXY set, no
+// checksum database) and parsing of `-json` output. Must not start servers.
+import { execFile } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { delimiter, isAbsolute, join } from 'node:path';
+
+// Debian/Ubuntu package that provides each tool, for the error message.
+const APT_PACKAGE: Record<string, string> = { go: 'golang-go' };
+
+/**
+ * Absolute path of executable `name` on PATH. Throws (so the test fails, never
+ * skips) when it is missing, saying how to install it.
+ */
+export function requireTool(name: string): string {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir || !isAbsolute(dir)) continue;
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not in this directory
+    }
+  }
+  throw new Error(`\`${name}\` not found on PATH: run \`bash .ci/run\` or \`apt-get install -y ${APT_PACKAGE[name] ?? name}\``);
+}
+
+/** An isolated go environment; see {@link goEnv}. */
+export interface GoEnv {
+  /** Environment for {@link runGo}. */
+  env: NodeJS.ProcessEnv;
+  /** Root directory holding HOME (`home/`), GOPATH (`gopath/`) and GOCACHE (`gocache/`). */
+  dir: string;
+  /** Removes `dir` (only when goEnv created it). */
+  cleanup(): Promise<void>;
+}
+
+/** Options of {@link goEnv}. */
+export interface GoEnvOptions {
+  /** GOPROXY value, e.g. a fixture backend's URL. No `direct` is added. */
+  goproxy: string;
+  /**
+   * An existing directory to use as the root instead of a new temp dir, e.g.
+   * to share a module cache between two environments; cleanup leaves it.
+   */
+  home?: string;
+}
+
+// Variables that would route modules around the proxy, re-enable the checksum
+// database, or read the user's own go configuration.
+const DROPPED = ['GOPRIVATE', 'GONOPROXY', 'GONOSUMDB', 'GOINSECURE', 'GOWORK', 'GOENV', 'XDG_CONFIG_HOME', 'XDG_CACHE_HOME'];
+
+/**
+ * Creates a fresh temp HOME, GOPATH, GOMODCACHE and GOCACHE and the matching
+ * environment: GOPROXY as given, GOSUMDB=off, GOFLAGS=-modcacherw (so cleanup
+ * can delete the module cache), GOTOOLCHAIN=local, GO111MODULE=on,
+ * CGO_ENABLED=0, GOWORK=off; PATH and the rest of process.env are kept.
+ */
+export async function goEnv(opts: GoEnvOptions): Promise<GoEnv> {
+  const owned = opts.home === undefined;
+  const dir = opts.home ?? (await mkdtemp(join(tmpdir(), 'gpr-go-')));
+  const home = join(dir, 'home');
+  const gopath = join(dir, 'gopath');
+  await mkdir(home, { recursive: true });
+  await mkdir(gopath, { recursive: true });
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of DROPPED) delete env[name];
+  Object.assign(env, {
+    HOME: home,
+    GOPATH: gopath,
+    GOMODCACHE: join(gopath, 'pkg', 'mod'),
+    GOCACHE: join(dir, 'gocache'),
+    // A file that does not exist: no `go env -w` settings from anywhere.
+    GOENV: join(home, 'go-env'),
+    GOPROXY: opts.goproxy,
+    GOSUMDB: 'off',
+    GOFLAGS: '-modcacherw',
+    GOTOOLCHAIN: 'local',
+    GO111MODULE: 'on',
+    GOWORK: 'off',
+    CGO_ENABLED: '0',
+    GIT_TERMINAL_PROMPT: '0',
+  });
+  return {
+    env,
+    dir,
+    cleanup: async () => {
+      if (owned) await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Result of {@link runGo}. */
+export interface GoResult {
+  /** Exit code; -1 when the command was killed (see `timedOut`). */
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** True when the command ran past its timeout and was killed. */
+  timedOut: boolean;
+}
+
+/** Options of {@link runGo}. */
+export interface RunGoOptions {
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  /** Kill the command (SIGKILL) after this long; default 120 000 ms. */
+  timeoutMs?: number;
+}
+
+/**
+ * Runs `go <args>`. Resolves with the exit code and output, also for a nonzero
+ * exit or a timeout; rejects only when go cannot be started at all.
+ */
+export function runGo(args: string[], opts: RunGoOptions): Promise<GoResult> {
+  const go = requireTool('go');
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  return new Promise((resolve, reject) => {
+    execFile(
+      go,
+      args,
+      { cwd: opts.cwd, env: opts.env, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        if (!err) return resolve({ code: 0, stdout, stderr, timedOut: false });
+        const e = err as NodeJS.ErrnoException & { code?: number | string; killed?: boolean };
+        if (typeof e.code === 'number') return resolve({ code: e.code, stdout, stderr, timedOut: false });
+        if (e.killed) {
+          return resolve({ code: -1, stdout, stderr: `${stderr}\n[runGo] go ${args.join(' ')} killed after ${timeoutMs} ms\n`, timedOut: true });
+        }
+        reject(new Error(`runGo: cannot run go ${args.join(' ')} in ${opts.cwd}: ${err.message}`, { cause: err }));
+      },
+    );
+  });
+}
+
+/** One object of `go mod download -json` output. */
+export interface GoModDownload {
+  Path: string;
+  Version: string;
+  Error?: string;
+  Info?: string;
+  GoMod?: string;
+  Zip?: string;
+  Dir?: string;
+  Sum?: string;
+  GoModSum?: string;
+}
+
+/**
+ * Splits the concatenated JSON objects the go command prints for `-json`
+ * (`go mod download -json`, `go list -m -json`) and parses each one.
+ */
+export function parseJsonStream<T = GoModDownload>(stdout: string): T[] {
+  const out: T[] = [];
+  let depth = 0;
+  let start = -1;
+  let inString = false;
+  for (let i = 0; i < stdout.length; i++) {
+    const c = stdout[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+      continue;
+    }
+    if (c === '"') inString = true;
+    else if (c === '{') {
+      if (depth++ === 0) start = i;
+    } else if (c === '}') {
+      if (--depth === 0) out.push(JSON.parse(stdout.slice(start, i + 1)) as T);
+      if (depth < 0) throw new Error(`parseJsonStream: unbalanced '}' at offset ${i}`);
+    } else if (depth === 0 && c !== undefined && !/\s/.test(c)) {
+      throw new Error(`parseJsonStream: unexpected ${JSON.stringify(c)} at offset ${i} outside an object`);
+    }
+  }
+  if (depth !== 0) throw new Error('parseJsonStream: truncated object at end of input');
+  return out;
+}
