@@ -1,0 +1,260 @@
+/**
+ * @module handler
+ * One request, top to bottom: take a runtime snapshot, parse the Go proxy
+ * path, rewrite it, answer from the cache or join/start the backend fetch,
+ * respond, and write the one access line.
+ * Must not: own sockets or listeners (server.ts), or decide how a path is
+ * parsed (goproxy/), rewritten (rewrite/) or cached (cache/).
+ */
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { gprError, isGprError, type GprError } from './errors.js';
+import { parseProxyPath, type ParseResult } from './goproxy/path.js';
+import { cacheKey, notModified, NO_STORE } from './cache/http.js';
+import { Flight, type BodySink, type FlightHead } from './cache/flight.js';
+import type { CacheStore, CachedObject } from './cache/store.js';
+import { accessLog, type AccessFields, type Logger } from './log.js';
+import type { Metrics } from './metrics.js';
+import type { RuntimeRef, Runtime } from './runtime.js';
+
+type CacheStatus = NonNullable<AccessFields['cache']>;
+
+export interface HandlerDeps {
+  runtime: RuntimeRef;
+  store: CacheStore;
+  log: Logger;
+  metrics: Metrics;
+  /** True once the server drains: answers carry Connection: close. */
+  draining: () => boolean;
+}
+
+let lastReqId = 0;
+const reqIdPrefix = process.pid.toString(36);
+
+/** Creates the request handler for the proxy listeners. */
+export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const { store, log, metrics } = deps;
+
+  return function handleRequest(req, res) {
+    const rt = deps.runtime.acquire();
+    const started = performance.now();
+    const fields: AccessFields = {
+      reqId: `${reqIdPrefix}-${(++lastReqId).toString(36)}`,
+      method: req.method ?? '',
+      host: req.headers.host ?? '',
+      path: req.url ?? '',
+      upstreamPath: null,
+      status: 0,
+      cache: null,
+      bytes: 0,
+      durationMs: 0,
+      upstreamMs: null,
+      err: null,
+    };
+    res.setHeader('x-request-id', fields.reqId);
+    if (deps.draining()) res.setHeader('connection', 'close');
+    res.once('close', () => {
+      if (res.writableFinished || fields.err) fields.status = res.statusCode;
+      else {
+        fields.status = 499;
+        fields.err = 'GPR_ERR_CLIENT_GONE';
+      }
+      fields.durationMs = Math.round((performance.now() - started) * 1000) / 1000;
+      accessLog(log, fields);
+      metrics.requests.inc({ status: fields.status, cache: fields.cache ?? 'NONE' });
+      metrics.duration.observe({ cache: fields.cache ?? 'NONE' }, fields.durationMs / 1000);
+      deps.runtime.release(rt);
+    });
+
+    try {
+      serve(rt, req, res, fields);
+    } catch (err) {
+      fail(res, fields, isGprError(err) ? err : gprError('GPR_ERR_INTERNAL', [(err as Error).message], err));
+    }
+  };
+
+  function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, fields: AccessFields): void {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      return fail(res, fields, gprError('GPR_ERR_METHOD_NOT_ALLOWED', [req.method]));
+    }
+    const hostname = hostnameOf(fields.host);
+    const servername = (req.socket as TLSSocket).servername;
+    if (typeof servername === 'string' && hostname !== servername.toLowerCase()) {
+      return fail(res, fields, gprError('GPR_ERR_MISDIRECTED', [hostname, servername]));
+    }
+    // An intercepted connection to a checksum database host (sum.golang.org)
+    // sends sumdb paths without the /sumdb/{name} prefix. Trust the name only
+    // from TLS, where the SNI allowlist vetted it.
+    const sumdbHost = typeof servername === 'string' && hostname.startsWith('sum.') ? hostname : undefined;
+    const parsed: ParseResult = parseProxyPath(req.url ?? '/', { sumdbHost });
+    if (!parsed.ok) return fail(res, fields, gprError(parsed.code, parsed.args));
+    fields.path = parsed.path;
+    const upstreamPath = rt.rewrite(parsed.request);
+    fields.upstreamPath = upstreamPath;
+
+    const key = cacheKey(parsed.request);
+    const cached = store.get(key);
+    if (cached?.fresh) return sendObject(req, res, fields, cached.object, 'HIT');
+
+    let flight = store.flights.get(key);
+    if (!flight) {
+      const headers = upstreamHeaders(req, parsed.path);
+      flight = new Flight({
+        key,
+        request: parsed.request,
+        store,
+        ttl: rt.config.cache,
+        idleTimeoutMs: rt.config.timeouts.responseMs,
+        upstreamLabel: rt.upstream.label,
+      }).start(() => countUpstream(rt.upstream.fetch(upstreamPath, headers)));
+    }
+    const joined = flight;
+    const waiter = {
+      onHead(head: FlightHead): BodySink | null {
+        fields.upstreamMs = round(joined.upstreamMs);
+        return sendHead(req, res, fields, head);
+      },
+      onError(err: GprError) {
+        fields.upstreamMs = round(joined.upstreamMs);
+        if (cached) {
+          fields.err = err.code;
+          return sendObject(req, res, fields, cached.object, 'STALE');
+        }
+        fields.cache = 'MISS';
+        if (rt.config.onUpstreamFailure === 'notfound') {
+          // 404 makes the go command fall through to the next GOPROXY entry
+          // (`direct` by default) instead of failing the build.
+          return fail(res, fields, err, 404, `backend failed, so the go command may try its next GOPROXY entry: ${err.message}`);
+        }
+        return fail(res, fields, err);
+      },
+      onAbort(err: GprError) {
+        fields.err = err.code;
+        res.destroy(err);
+      },
+      onEnd() {},
+    };
+    res.once('close', () => joined.leave(waiter));
+    joined.join(waiter);
+  }
+
+  function countUpstream<T extends { status: number }>(p: Promise<T>): Promise<T> {
+    const started = performance.now();
+    return p.then(
+      (r) => {
+        metrics.upstream.inc({ outcome: String(r.status) });
+        metrics.upstreamDuration.observe((performance.now() - started) / 1000);
+        return r;
+      },
+      (err: GprError) => {
+        metrics.upstream.inc({ outcome: err.code });
+        throw err;
+      },
+    );
+  }
+
+  function sendHead(req: IncomingMessage, res: ServerResponse, fields: AccessFields, head: FlightHead): BodySink | null {
+    fields.cache = head.cacheable ? 'MISS' : 'BYPASS';
+    store.stats[head.cacheable ? 'misses' : 'bypass']++;
+    if (head.status === 200 && notModified(req.headers['if-none-match'], head.etag)) {
+      res.writeHead(304, notModifiedHeaders(head.headers, fields.cache)).end();
+      return null;
+    }
+    res.writeHead(head.status, { ...head.headers, 'x-cache': fields.cache });
+    if (req.method === 'HEAD') {
+      res.end();
+      return null;
+    }
+    return {
+      write(chunk) {
+        fields.bytes += chunk.length;
+        return res.write(chunk);
+      },
+      once: (event, listener) => res.once(event, listener),
+      removeListener: (event, listener) => res.removeListener(event, listener),
+      end: () => res.end(),
+    };
+  }
+
+  function sendObject(req: IncomingMessage, res: ServerResponse, fields: AccessFields, object: CachedObject, cache: CacheStatus): void {
+    fields.cache = cache;
+    store.stats[cache === 'HIT' ? 'hits' : 'stale']++;
+    const headers: OutgoingHttpHeaders = {
+      'content-type': object.contentType,
+      'content-length': object.body.length,
+      etag: object.etag,
+      // A stale copy is an emergency answer: clients must not keep it.
+      'cache-control': cache === 'STALE' ? 'no-cache' : object.cacheControl,
+      'x-cache': cache,
+    };
+    if (object.lastModified) headers['last-modified'] = object.lastModified;
+    if (object.status === 200 && notModified(req.headers['if-none-match'], object.etag)) {
+      res.writeHead(304, notModifiedHeaders(headers, cache)).end();
+      return;
+    }
+    res.writeHead(object.status, headers);
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    fields.bytes = object.body.length;
+    res.end(object.body);
+  }
+}
+
+/**
+ * Answers a request error as `text/plain` (the go command prints up to 8
+ * lines of it to the user), with the status of its code unless `status`
+ * overrides it.
+ */
+function fail(res: ServerResponse, fields: AccessFields, err: GprError, status = err.status, message = err.message): void {
+  fields.err = err.code;
+  if (res.headersSent) {
+    res.destroy(err);
+    return;
+  }
+  const body = `go-proxy-rewriter: ${message}\n`;
+  fields.bytes = Buffer.byteLength(body);
+  res.writeHead(status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': fields.bytes,
+    'cache-control': NO_STORE,
+    ...(fields.cache ? { 'x-cache': fields.cache } : {}),
+  });
+  res.end(fields.method === 'HEAD' ? undefined : body);
+}
+
+function notModifiedHeaders(headers: OutgoingHttpHeaders, cache: CacheStatus): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = { etag: headers.etag, 'cache-control': headers['cache-control'], 'x-cache': cache };
+  if (headers['last-modified']) out['last-modified'] = headers['last-modified'];
+  return out;
+}
+
+/** Headers of the backend request. `path` is validated printable ASCII, so it cannot inject a header. */
+function upstreamHeaders(req: IncomingMessage, path: string): OutgoingHttpHeaders {
+  const remote = req.socket.remoteAddress ?? '';
+  const forwardedFor = req.headers['x-forwarded-for'];
+  return {
+    'x-go-proxy-original-path': path,
+    'x-forwarded-for': forwardedFor ? `${forwardedFor}, ${remote}` : remote,
+    'x-forwarded-proto': (req.socket as TLSSocket).encrypted ? 'https' : 'http',
+    'x-forwarded-host': req.headers.host ?? '',
+    via: `${req.httpVersion} go-proxy-rewriter`,
+    'user-agent': req.headers['user-agent'] ?? 'go-proxy-rewriter',
+    // Store one identity-encoded copy that every client can take; zips are compressed already.
+    'accept-encoding': 'identity',
+    accept: '*/*',
+  };
+}
+
+function hostnameOf(host: string): string {
+  const h = host.toLowerCase();
+  if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
+  const colon = h.lastIndexOf(':');
+  return colon === -1 ? h : h.slice(0, colon);
+}
+
+function round(ms: number | undefined): number | null {
+  return ms === undefined ? null : Math.round(ms * 1000) / 1000;
+}

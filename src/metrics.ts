@@ -1,0 +1,51 @@
+/**
+ * @module metrics
+ * Prometheus metrics on a registry of the server's own (not prom-client's
+ * global one, so several servers in one test process stay apart).
+ * Must not: serve HTTP (the admin handler does).
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CacheStore } from './cache/store.js';
+
+export interface Metrics {
+  registry: Registry;
+  requests: Counter<'status' | 'cache'>;
+  duration: Histogram<'cache'>;
+  upstream: Counter<'outcome'>;
+  upstreamDuration: Histogram;
+  reloads: Counter<'result'>;
+  generation: Gauge;
+  tlsRefused: Counter<'reason'>;
+}
+
+/** Creates the metrics, reading cache gauges from `store` at scrape time. */
+export function createMetrics(store: CacheStore): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'gpr_' });
+  const registers = [registry];
+  new Gauge({ name: 'gpr_cache_entries', help: 'Objects in the cache', registers, collect() { this.set(store.entries); } });
+  new Gauge({ name: 'gpr_cache_bytes', help: 'Bytes charged against cache.maxBytes', registers, collect() { this.set(store.sizeBytes); } });
+  new Gauge({ name: 'gpr_cache_max_bytes', help: 'cache.maxBytes', registers, collect() { this.set(store.maxBytes); } });
+  new Gauge({ name: 'gpr_inflight_fetches', help: 'Backend fetches under way (single-flight)', registers, collect() { this.set(store.flights.size); } });
+  return {
+    registry,
+    requests: new Counter({ name: 'gpr_requests_total', help: 'Requests answered, by status and X-Cache', labelNames: ['status', 'cache'], registers }),
+    duration: new Histogram({
+      name: 'gpr_request_duration_seconds',
+      help: 'Time from request to the end of the response',
+      labelNames: ['cache'],
+      buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers,
+    }),
+    upstream: new Counter({ name: 'gpr_upstream_requests_total', help: 'Backend fetches, by status or error code', labelNames: ['outcome'], registers }),
+    upstreamDuration: new Histogram({
+      name: 'gpr_upstream_head_seconds',
+      help: 'Time to the backend response head',
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers,
+    }),
+    reloads: new Counter({ name: 'gpr_config_reloads_total', help: 'Config reloads, by result', labelNames: ['result'], registers }),
+    generation: new Gauge({ name: 'gpr_config_generation', help: 'Generation of the config in use (1 at start)', registers }),
+    tlsRefused: new Counter({ name: 'gpr_tls_refused_total', help: 'TLS handshakes refused, by reason', labelNames: ['reason'], registers }),
+  };
+}

@@ -1,0 +1,279 @@
+/**
+ * @module server
+ * Owns the process-level pieces: listeners (adopted from systemd or bound
+ * here), the HTTPS server with per-name certificates, the admin listener,
+ * the runtime swap on reload, signals, sd_notify and the drain on stop.
+ * Must not: handle a proxy request itself (handler.ts does).
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo, Server, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { createAdminHandler } from './admin.js';
+import { CacheStore } from './cache/store.js';
+import { loadConfig } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { errorTable, isGprError } from './errors.js';
+import { createHandler } from './handler.js';
+import { accessLog, createLogger, lifecycle, type Logger } from './log.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { buildRuntime, RuntimeRef } from './runtime.js';
+import { createNotifier, type Notifier } from './systemd/notify.js';
+import { listenOn, listenTargets, type ListenTarget } from './systemd/sockets.js';
+import { loadTlsMaterial } from './tls/material.js';
+
+/** Request header limit; larger requests get 431. */
+export const MAX_HEADER_BYTES = 16 * 1024;
+
+export interface StartOptions {
+  config: Config;
+  /** Re-read on every reload; without it a reload re-applies `config`. */
+  configPath?: string;
+  /** Environment: LISTEN_FDS, NOTIFY_SOCKET, GPR_* overrides. Default process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Default: pino on stdout at config.log.level. */
+  logger?: Logger;
+  /**
+   * When set, installs SIGHUP (reload) and SIGTERM/SIGINT (drain, then
+   * `exit(0)`; a second signal: `exit(1)` at once) before READY=1 is sent.
+   */
+  exit?: (code: number) => void;
+  /** Clock for cache freshness, in ms; injectable for tests. Default Date.now. */
+  now?: () => number;
+}
+
+export interface Listener {
+  role: ListenTarget['role'];
+  server: Server;
+  address: AddressInfo | string;
+}
+
+export type ReloadResult = { ok: true; generation: number } | { ok: false; error: Error };
+
+export interface ProxyServer {
+  readonly listeners: Listener[];
+  /** "http://127.0.0.1:PORT" of the first listener of `role`. */
+  url(role: ListenTarget['role']): string;
+  readonly runtime: RuntimeRef;
+  readonly store: CacheStore;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  /** Re-reads the config and swaps in a new runtime; on failure the old one keeps serving. */
+  reload(): Promise<ReloadResult>;
+  /** Stops accepting, lets requests finish (up to shutdown.drainTimeoutMs), closes. */
+  close(): Promise<void>;
+}
+
+/** Starts the proxy with `opts.config`; resolves once every listener serves. */
+export async function startServer(opts: StartOptions): Promise<ProxyServer> {
+  const env = opts.env ?? process.env;
+  const log = opts.logger ?? createLogger({ level: opts.config.log.level });
+  const notifier: Notifier = createNotifier(env, { onError: (err) => log.warn({ err: err.message }, 'sd_notify failed') });
+  const store = new CacheStore({ maxBytes: opts.config.cache.maxBytes, maxEntryBytes: opts.config.cache.maxEntryBytes, now: opts.now });
+  const metrics = createMetrics(store);
+  const targets = listenTargets(opts.config.listen, env, process.pid);
+  const wantsTls = targets.some((t) => t.role === 'https');
+  let generation = 1;
+  const runtime = new RuntimeRef(buildRuntime(opts.config, generation, wantsTls ? await loadTlsMaterial(opts.config.tls, log) : undefined));
+  metrics.generation.set(generation);
+  let draining = false;
+  let lastReload = 'none';
+
+  const handler = createHandler({ runtime, store, log, metrics, draining: () => draining });
+  const admin = createAdminHandler({ metrics, ready: () => !draining });
+  const refusedNames = new Set<string>();
+
+  const serverOptions = { maxHeaderSize: MAX_HEADER_BYTES, keepAliveTimeout: 60_000, requestTimeout: 60_000 };
+  function createRoleServer(role: ListenTarget['role']): Server {
+    if (role === 'admin') return http.createServer(serverOptions, admin);
+    if (role === 'http') return withClientErrors(http.createServer(serverOptions, handler));
+    const server = https.createServer(
+      {
+        ...serverOptions,
+        minVersion: 'TLSv1.2',
+        maxVersion: 'TLSv1.3',
+        // The go command offers h2 and http/1.1 and works with either.
+        ALPNProtocols: ['http/1.1'],
+        SNICallback(servername, cb) {
+          const context = runtime.current.tls?.secureContext(servername);
+          if (context) return cb(null, context);
+          refuse(servername, 'name_not_allowed');
+          cb(new Error(errorTable.GPR_ERR_TLS_NAME_REFUSED.message.replace('%s', servername)));
+        },
+      },
+      handler,
+    );
+    server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
+      // A ClientHello without SNI gets no certificate (there is no default one).
+      if (!socket.servername && err.code === 'ERR_SSL_NO_SHARED_CIPHER') refuse('(no SNI)', 'no_sni');
+    });
+    return withClientErrors(server);
+  }
+
+  /** Counted every time, logged once per name so a scanner cannot flood the journal. */
+  function refuse(name: string, reason: string): void {
+    metrics.tlsRefused.inc({ reason });
+    if (refusedNames.has(name) || refusedNames.size >= 1000) return;
+    refusedNames.add(name);
+    log.warn({ servername: name, reason }, 'tls handshake refused');
+  }
+
+  /** Answers unparseable requests (oversized headers, bad syntax) with text/plain and an access line. */
+  function withClientErrors(server: Server): Server {
+    server.on('clientError', (err: Error & { code?: string }, socket: Socket) => {
+      if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
+      const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+      const code = tooLarge ? 'GPR_ERR_HEADERS_TOO_LARGE' : 'GPR_ERR_BAD_REQUEST';
+      const status = errorTable[code].status;
+      const body = `go-proxy-rewriter: ${tooLarge ? `request headers are larger than ${MAX_HEADER_BYTES} bytes` : `malformed HTTP request: ${err.code ?? err.message}`}\n`;
+      socket.end(
+        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`,
+      );
+      accessLog(log, { reqId: '-', method: '', host: '', path: '', upstreamPath: null, status, cache: null, bytes: Buffer.byteLength(body), durationMs: 0, upstreamMs: null, err: code });
+    });
+    return server;
+  }
+
+  const listeners: Listener[] = [];
+  try {
+    for (const target of targets) {
+      const server = createRoleServer(target.role);
+      await listenOn(server, target);
+      const address = server.address() as AddressInfo | string;
+      listeners.push({ role: target.role, server, address });
+      log.info({ role: target.role, address: typeof address === 'string' ? address : `${address.address}:${address.port}`, fd: 'fd' in target ? target.fd : undefined }, lifecycle.listening);
+    }
+  } catch (err) {
+    for (const l of listeners) l.server.close();
+    runtime.closeAll();
+    throw err;
+  }
+
+  function statusLine(): string {
+    const s = store.stats;
+    const served = s.hits + s.misses + s.stale + s.bypass;
+    const ratio = served ? ((s.hits / served) * 100).toFixed(1) : '0.0';
+    return `config generation ${runtime.current.generation}; cache ${store.entries} entries, ${store.sizeBytes} bytes; hit ratio ${ratio}%; last reload: ${lastReload}`;
+  }
+
+  let reloading: Promise<ReloadResult> | undefined;
+  let reloadAgain = false;
+  async function reloadOnce(): Promise<ReloadResult> {
+    notifier.reloading();
+    try {
+      const config = opts.configPath ? await loadConfig(opts.configPath, env) : runtime.current.config;
+      const tls = wantsTls ? await loadTlsMaterial(config.tls, log) : undefined;
+      const next = buildRuntime(config, generation + 1, tls);
+      generation += 1;
+      runtime.swap(next);
+      store.resize(config.cache.maxBytes, config.cache.maxEntryBytes);
+      log.level = config.log.level;
+      if (JSON.stringify(config.listen) !== JSON.stringify(opts.config.listen)) {
+        log.warn({ listen: config.listen }, 'listen addresses changed: they take effect on restart');
+      }
+      metrics.reloads.inc({ result: 'ok' });
+      metrics.generation.set(generation);
+      lastReload = `ok (generation ${generation})`;
+      log.info({ generation, upstream: config.upstream, rewrite: config.rewrite }, lifecycle.reloaded);
+      return { ok: true, generation };
+    } catch (err) {
+      const error = err as Error;
+      metrics.reloads.inc({ result: 'failed' });
+      lastReload = `failed: ${isGprError(error) ? error.code : error.message}`;
+      log.error({ err: { code: isGprError(error) ? error.code : undefined, message: error.message } }, lifecycle.reloadFailed);
+      return { ok: false, error };
+    } finally {
+      notifier.ready(statusLine());
+    }
+  }
+
+  /** Reloads never overlap; signals that arrive during one cause one more pass. */
+  function reload(): Promise<ReloadResult> {
+    if (reloading) {
+      reloadAgain = true;
+      return reloading;
+    }
+    reloading = (async () => {
+      let result: ReloadResult;
+      do {
+        reloadAgain = false;
+        result = await reloadOnce();
+      } while (reloadAgain);
+      reloading = undefined;
+      return result;
+    })();
+    return reloading;
+  }
+
+  let closing: Promise<void> | undefined;
+  function close(): Promise<void> {
+    closing ??= (async () => {
+      draining = true;
+      notifier.stopping();
+      notifier.stopWatchdog();
+      log.info({ inFlight: runtime.inFlight }, lifecycle.draining);
+      const servers = listeners.map((l) => l.server as http.Server);
+      const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+      for (const s of servers) s.closeIdleConnections();
+      const timeoutMs = runtime.current.config.shutdown.drainTimeoutMs;
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        closed.then(() => false),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(true), timeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) {
+        log.warn({ inFlight: runtime.inFlight, timeoutMs }, 'drain timed out: closing the remaining connections');
+        for (const s of servers) s.closeAllConnections();
+        await closed;
+      }
+      runtime.closeAll();
+      notifier.close();
+      log.info({}, lifecycle.stopped);
+      log.flush();
+    })();
+    return closing;
+  }
+
+  function handleSignals(exit: (code: number) => void): void {
+    process.on('SIGHUP', () => void reload());
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) {
+        log.warn({ signal }, 'second signal: exiting at once');
+        log.flush();
+        return exit(1);
+      }
+      stopping = true;
+      close().then(
+        () => exit(0),
+        () => exit(1),
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  }
+
+  if (opts.exit) handleSignals(opts.exit);
+  notifier.startWatchdog();
+  notifier.ready(statusLine());
+
+  return {
+    listeners,
+    url(role) {
+      const l = listeners.find((x) => x.role === role);
+      if (!l) throw new Error(`no ${role} listener`);
+      if (typeof l.address === 'string') return `unix:${l.address}`;
+      const host = l.address.family === 'IPv6' ? `[${l.address.address}]` : l.address.address;
+      return `${role === 'https' ? 'https' : 'http'}://${host}:${l.address.port}`;
+    },
+    runtime,
+    store,
+    metrics,
+    log,
+    reload,
+    close,
+  };
+}
