@@ -50,7 +50,7 @@ export async function loadTlsMaterial(tls: Config['tls'], log: Logger): Promise<
   const localContext = createSecureContext({ cert: local.certPem, key: local.keyPem, minVersion: 'TLSv1.2' });
   return {
     secureContext(name) {
-      return name.toLowerCase() === 'localhost' ? localContext : forHost(name);
+      return name.toLowerCase().replace(/\.$/, '') === 'localhost' ? localContext : forHost(name);
     },
   };
 }
