@@ -232,7 +232,7 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
       runtime.closeAll();
       notifier.close();
       log.info({}, lifecycle.stopped);
-      log.flush();
+      await new Promise<void>((resolve) => log.flush(() => resolve()));
     })();
     return closing;
   }

@@ -163,5 +163,5 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
 
 function describe(err: Error): string {
   const code = (err as NodeJS.ErrnoException).code;
-  return code ? `${code} ${err.message}`.replace(/^(\S+) \1/, '$1') : err.message;
+  return code && !err.message.includes(code) ? `${code} ${err.message}` : err.message;
 }
