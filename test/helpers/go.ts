@@ -4,9 +4,10 @@
 // checksum database) and parsing of `-json` output. Must not start servers.
 import { execFile } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
+import { expect, onTestFinished } from 'vitest';
 
 // Debian/Ubuntu package that provides each tool, for the error message.
 const APT_PACKAGE: Record<string, string> = { go: 'golang-go' };
@@ -178,4 +179,21 @@ export function parseJsonStream<T = GoModDownload>(stdout: string): T[] {
   }
   if (depth !== 0) throw new Error('parseJsonStream: truncated object at end of input');
   return out;
+}
+
+/** A go environment plus a scratch main module `tmp` in `work`, both removed when the calling test ends. */
+export async function goWorkspace(goproxy: string): Promise<{ env: NodeJS.ProcessEnv; dir: string; work: string }> {
+  requireTool('go');
+  const g = await goEnv({ goproxy });
+  onTestFinished(() => g.cleanup());
+  const work = join(g.dir, 'work');
+  await mkdir(work);
+  await writeFile(join(work, 'go.mod'), 'module tmp\n\ngo 1.19\n');
+  return { env: g.env, dir: g.dir, work };
+}
+
+/** Asserts that the go command succeeded, showing its stderr otherwise. */
+export function ok(r: GoResult): GoResult {
+  expect(r.code, `go failed:\n${r.stderr}`).toBe(0);
+  return r;
 }

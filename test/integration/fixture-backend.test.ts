@@ -3,13 +3,12 @@
 // from the fixture backend (standard layout at / and under /api/go/repo), and
 // the internal /v1/modules layout serves the same bytes. Owns no proxy code.
 import { execFile } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { expect, onTestFinished, test } from 'vitest';
 import { startFixtureBackend, type FixtureBackend } from '../helpers/fixture-backend.js';
 import { CONSUMER_GET_ARGS, CONSUMER_OUTPUT, fixtureModules, writeConsumerModule } from '../helpers/fixture-modules.js';
-import { goEnv, parseJsonStream, runGo, type GoResult } from '../helpers/go.js';
+import { goWorkspace, ok, parseJsonStream, runGo } from '../helpers/go.js';
 
 const GO_TEST_TIMEOUT_MS = 180_000;
 
@@ -17,21 +16,6 @@ async function backend(): Promise<FixtureBackend> {
   const b = await startFixtureBackend();
   onTestFinished(() => b.close());
   return b;
-}
-
-/** A go environment plus a scratch main module `tmp`, both removed after the test. */
-async function goWorkspace(goproxy: string): Promise<{ env: NodeJS.ProcessEnv; dir: string; work: string }> {
-  const g = await goEnv({ goproxy });
-  onTestFinished(() => g.cleanup());
-  const work = join(g.dir, 'work');
-  await mkdir(work);
-  await writeFile(join(work, 'go.mod'), 'module tmp\n\ngo 1.19\n');
-  return { env: g.env, dir: g.dir, work };
-}
-
-function ok(r: GoResult): GoResult {
-  expect(r.code, `go failed:\n${r.stderr}`).toBe(0);
-  return r;
 }
 
 const allModuleVersions = fixtureModules().flatMap((m) => m.versions.map((v) => `${m.path}@${v.version}`));

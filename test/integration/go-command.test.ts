@@ -4,13 +4,12 @@
 // direct run against the backend; a second cold run is served from the cache;
 // with the backend down, the go command falls through or reports the message.
 import { execFile } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { expect, onTestFinished, test } from 'vitest';
 import { startFixtureBackend, type FixtureBackend } from '../helpers/fixture-backend.js';
 import { CONSUMER_GET_ARGS, CONSUMER_OUTPUT, fixtureModules, writeConsumerModule } from '../helpers/fixture-modules.js';
-import { goEnv, parseJsonStream, requireTool, runGo, type GoResult } from '../helpers/go.js';
+import { goWorkspace, ok, parseJsonStream, runGo } from '../helpers/go.js';
 import { startTestProxy } from '../helpers/proxy.js';
 
 const GO_TIMEOUT_MS = 180_000;
@@ -22,23 +21,8 @@ async function backend(): Promise<FixtureBackend> {
   return b;
 }
 
-async function workspace(goproxy: string): Promise<{ env: NodeJS.ProcessEnv; dir: string; work: string }> {
-  requireTool('go');
-  const g = await goEnv({ goproxy });
-  onTestFinished(() => g.cleanup());
-  const work = join(g.dir, 'work');
-  await mkdir(work);
-  await writeFile(join(work, 'go.mod'), 'module tmp\n\ngo 1.19\n');
-  return { env: g.env, dir: g.dir, work };
-}
-
-function ok(r: GoResult): GoResult {
-  expect(r.code, `go failed:\n${r.stderr}`).toBe(0);
-  return r;
-}
-
 async function download(goproxy: string): Promise<Map<string, string>> {
-  const { env, work } = await workspace(goproxy);
+  const { env, work } = await goWorkspace(goproxy);
   const out = ok(await runGo(['mod', 'download', '-json', ...allModuleVersions], { cwd: work, env }));
   const sums = new Map<string, string>();
   for (const r of parseJsonStream(out.stdout)) {
@@ -94,7 +78,7 @@ test(
   async () => {
     const b = await backend();
     const p = await startTestProxy({ upstream: b.url, rewrite: 'internal' });
-    const { env, dir, work } = await workspace(p.url);
+    const { env, dir, work } = await goWorkspace(p.url);
 
     const versions = ok(await runGo(['list', '-m', '-versions', 'example.com/lib'], { cwd: work, env }));
     expect(versions.stdout.trim()).toBe('example.com/lib v1.0.0 v1.1.0');
@@ -125,14 +109,14 @@ test(
     await dead.close();
 
     const notfound = await startTestProxy({ upstream: deadUrl, rewrite: 'internal' });
-    const { env, work } = await workspace(`${notfound.url},${fallback.url}`);
+    const { env, work } = await goWorkspace(`${notfound.url},${fallback.url}`);
     const out = ok(await runGo(['mod', 'download', '-json', 'example.com/lib@v1.1.0'], { cwd: work, env }));
     expect(parseJsonStream(out.stdout)[0]?.Sum).toMatch(/^h1:/);
     expect(fallback.count('/example.com/lib/@v/v1.1.0.zip')).toBe(1);
     expect(notfound.accessLines().every((l) => l.status === 404 && l.err === 'GPR_ERR_UPSTREAM_UNREACHABLE')).toBe(true);
 
     const failing = await startTestProxy({ upstream: deadUrl, rewrite: 'internal', onUpstreamFailure: 'error' });
-    const w2 = await workspace(`${failing.url},${fallback.url}`);
+    const w2 = await goWorkspace(`${failing.url},${fallback.url}`);
     const failed = await runGo(['mod', 'download', 'example.com/base@v1.0.0'], { cwd: w2.work, env: w2.env });
     expect(failed.code).not.toBe(0);
     expect(failed.stderr).toMatch(/502 Bad Gateway/);
