@@ -41,7 +41,11 @@ export interface LoggerOptions {
 
 /** Creates the process logger. */
 export function createLogger(opts: LoggerOptions): Logger {
-  const destination = opts.destination ?? pino.destination({ dest: 1, sync: false });
+  // minLength 1, not 0: each line is still written at once (any buffered
+  // byte reaches it), but flush(cb) then waits for the write in flight;
+  // with 0 sonic-boom calls back at once, close() exits mid-write and the
+  // exit hook's flushSync can put `stopped` before `draining`.
+  const destination = opts.destination ?? pino.destination({ dest: 1, sync: false, minLength: 1 });
   return pino(
     {
       level: opts.level,

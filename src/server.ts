@@ -7,7 +7,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo, Server, Socket } from 'node:net';
+import net, { type AddressInfo, type Server, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { createAdminHandler } from './admin.js';
 import { CacheStore } from './cache/store.js';
@@ -24,6 +24,9 @@ import { loadTlsMaterial } from './tls/material.js';
 
 /** Request header limit; larger requests get 431. */
 export const MAX_HEADER_BYTES = 16 * 1024;
+
+/** While draining, how long an idle keep-alive connection may still send a request, in ms. */
+export const IDLE_GRACE_MS = 1000;
 
 export interface StartOptions {
   config: Config;
@@ -77,9 +80,26 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
   const runtime = new RuntimeRef(buildRuntime(opts.config, generation, wantsTls ? await loadTlsMaterial(opts.config.tls, log) : undefined));
   metrics.generation.set(generation);
   let draining = false;
+  let idleGraceOver = false;
   let lastReload = 'none';
 
-  const handler = createHandler({ runtime, store, log, metrics, draining: () => draining });
+  const handleRequest = createHandler({ runtime, store, log, metrics, draining: () => draining });
+  // Responses in progress on the proxy listeners. A request that began before
+  // the drain got no `Connection: close` from the handler; left alone, its
+  // keep-alive connection would idle after the answer and hold the drain open
+  // until drainTimeoutMs. close() adds the header to those whose head is not
+  // sent yet; once the idle grace is over, each answer that ends closes the
+  // connections gone idle (those whose head went out before the drain).
+  const responses = new Set<http.ServerResponse>();
+  const proxyServers = () => listeners.filter((l) => l.role !== 'admin').map((l) => l.server as http.Server);
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    responses.add(res);
+    res.once('close', () => {
+      responses.delete(res);
+      if (idleGraceOver) for (const s of proxyServers()) s.closeIdleConnections();
+    });
+    handleRequest(req, res);
+  };
   const admin = createAdminHandler({ metrics, ready: () => !draining });
   const refusedNames = new Set<string>();
 
@@ -105,7 +125,8 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
     );
     server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
       // A ClientHello without SNI gets no certificate (there is no default one).
-      if (!socket.servername && err.code === 'ERR_SSL_NO_SHARED_CIPHER') refuse('(no SNI)', 'no_sni');
+      // (TLS 1.3 reports it as no signature algorithm, TLS 1.2 as no cipher.)
+      if (!socket.servername && /^ERR_SSL_NO_(SHARED_CIPHER|SUITABLE_SIGNATURE_ALGORITHM)$/.test(err.code ?? '')) refuse('(no SNI)', 'no_sni');
     });
     return withClientErrors(server);
   }
@@ -212,9 +233,20 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
       notifier.stopping();
       notifier.stopWatchdog();
       log.info({ inFlight: runtime.inFlight }, lifecycle.draining);
-      const servers = listeners.map((l) => l.server as http.Server);
-      const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-      for (const s of servers) s.closeIdleConnections();
+      // The admin listener stays up until the proxy listeners have drained,
+      // so /readyz answers 503 meanwhile instead of refusing connections.
+      const servers = proxyServers();
+      const adminServers = listeners.filter((l) => l.role === 'admin').map((l) => l.server as http.Server);
+      // net.Server's close(), not http.Server's, which also closes the idle
+      // keep-alive connections at once: a request already on its way on one
+      // would be reset unread. They get IDLE_GRACE_MS to send one more,
+      // answered with Connection: close; then the idle ones are closed.
+      const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => net.Server.prototype.close.call(s, () => resolve()))));
+      for (const res of responses) if (!res.headersSent) res.setHeader('connection', 'close');
+      const idleTimer = setTimeout(() => {
+        idleGraceOver = true;
+        for (const s of servers) s.closeIdleConnections();
+      }, IDLE_GRACE_MS);
       const timeoutMs = runtime.current.config.shutdown.drainTimeoutMs;
       let timer: NodeJS.Timeout | undefined;
       const timedOut = await Promise.race([
@@ -224,11 +256,26 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
         }),
       ]);
       clearTimeout(timer);
+      clearTimeout(idleTimer);
       if (timedOut) {
         log.warn({ inFlight: runtime.inFlight, timeoutMs }, 'drain timed out: closing the remaining connections');
         for (const s of servers) s.closeAllConnections();
         await closed;
+        // The server's 'close' comes before its sockets' (and so the cut
+        // requests') 'close' events: let those log their 499 before the
+        // backend clients close under them and turn them into 404s.
+        const deadline = Date.now() + 1000;
+        while (runtime.inFlight > 0 && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
       }
+      await Promise.all(
+        adminServers.map(
+          (s) =>
+            new Promise<void>((resolve) => {
+              s.close(() => resolve());
+              s.closeAllConnections();
+            }),
+        ),
+      );
       runtime.closeAll();
       notifier.close();
       log.info({}, lifecycle.stopped);
