@@ -18,6 +18,7 @@ export const errorTable = {
   GPR_ERR_HEADERS_TOO_LARGE: { status: 431, message: 'request headers are larger than %s bytes' },
   GPR_ERR_BAD_REQUEST: { status: 400, message: 'malformed HTTP request: %s' },
   GPR_ERR_MISDIRECTED: { status: 421, message: 'Host %s does not match the TLS server name %s' },
+  GPR_ERR_LOOP: { status: 508, message: 'request loop: it already passed through go-proxy-rewriter (Via: %s); the upstream or the interception rules point back at the proxy' },
   GPR_ERR_UPSTREAM_TIMEOUT: { status: 504, message: 'backend %s did not answer within %s ms' },
   GPR_ERR_UPSTREAM_UNREACHABLE: { status: 502, message: 'backend %s is unreachable: %s' },
   GPR_ERR_UPSTREAM_STATUS: { status: 502, message: 'backend %s answered %s' },

@@ -28,6 +28,9 @@ export interface HandlerDeps {
   draining: () => boolean;
 }
 
+/** Our name in Via; seeing it on an incoming request means a loop. */
+const VIA_TOKEN = 'go-proxy-rewriter';
+
 let lastReqId = 0;
 const reqIdPrefix = process.pid.toString(36);
 
@@ -78,6 +81,8 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       res.setHeader('allow', 'GET, HEAD');
       return fail(res, fields, gprError('GPR_ERR_METHOD_NOT_ALLOWED', [req.method]));
     }
+    const via = req.headers.via;
+    if (via?.includes(VIA_TOKEN)) return fail(res, fields, gprError('GPR_ERR_LOOP', [via]));
     const hostname = hostnameOf(fields.host);
     const servername = (req.socket as TLSSocket).servername;
     if (typeof servername === 'string' && hostname !== servername.toLowerCase()) {
@@ -240,7 +245,7 @@ function upstreamHeaders(req: IncomingMessage, path: string): OutgoingHttpHeader
     'x-forwarded-for': forwardedFor ? `${forwardedFor}, ${remote}` : remote,
     'x-forwarded-proto': (req.socket as TLSSocket).encrypted ? 'https' : 'http',
     'x-forwarded-host': req.headers.host ?? '',
-    via: `${req.httpVersion} go-proxy-rewriter`,
+    via: `${req.httpVersion} ${VIA_TOKEN}`,
     'user-agent': req.headers['user-agent'] ?? 'go-proxy-rewriter',
     // Store one identity-encoded copy that every client can take; zips are compressed already.
     'accept-encoding': 'identity',

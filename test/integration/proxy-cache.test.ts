@@ -265,6 +265,7 @@ describe('bad requests get a clear 4xx and the proxy keeps serving', () => {
     ['POST', 'POST /example.com/x/@v/list HTTP/1.1', 405, /method POST is not allowed/],
     ['oversized headers', `GET /example.com/x/@v/list HTTP/1.1\r\nx-big: ${'b'.repeat(20 * 1024)}`, 431, /headers are larger/],
     ['bad syntax', 'GET /example.com/x/@v/list HTTP/9', 400, /malformed/],
+    ['a loop back into the proxy', 'GET /example.com/x/@v/list HTTP/1.1\r\nvia: 1.1 go-proxy-rewriter', 508, /request loop/],
   ])('%s', async (_name, requestLine, status, message) => {
     const b = await backend();
     const p = await startTestProxy({ upstream: b.url, rewrite: 'internal' });
