@@ -230,6 +230,8 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
   function close(): Promise<void> {
     closing ??= (async () => {
       draining = true;
+      // A reload under way finishes first, so its READY=1 is not cut off by STOPPING=1.
+      if (reloading) await reloading;
       notifier.stopping();
       notifier.stopWatchdog();
       log.info({ inFlight: runtime.inFlight }, lifecycle.draining);
@@ -277,7 +279,8 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
         ),
       );
       runtime.closeAll();
-      notifier.close();
+      // Messages go out one at a time; exiting before the queue is empty would drop STOPPING=1.
+      await notifier.close();
       log.info({}, lifecycle.stopped);
       await new Promise<void>((resolve) => log.flush(() => resolve()));
     })();
@@ -304,8 +307,8 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
   }
 
   if (opts.exit) handleSignals(opts.exit);
-  notifier.startWatchdog();
   notifier.ready(statusLine());
+  notifier.startWatchdog();
 
   return {
     listeners,

@@ -1,126 +1,21 @@
-// sd_notify against a real AF_UNIX datagram socket (src/systemd/notify.ts).
-// A python3 helper binds the socket, as systemd's manager would, and prints
-// every datagram as one JSON line: its text, the sender PID from
-// SCM_CREDENTIALS and how many fds came with it (systemd-notify's BARRIER=1
-// carries one, which the helper closes, releasing the sender, just as the
-// manager does). Requires python3 and systemd-notify; missing ones fail the
-// test, they are never skipped (.ci/run installs them).
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// sd_notify against a real AF_UNIX datagram socket (src/systemd/notify.ts),
+// bound by the python3 sink of test/helpers/notify-sink.ts as systemd's
+// manager would; it records every datagram with its sender PID and fds, and
+// closes a BARRIER=1's fd, releasing the sender. Requires python3 and
+// systemd-notify; missing ones fail the test, they are never skipped
+// (.ci/run installs them).
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { beforeAll, describe, expect, onTestFinished, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import type { GprError } from '../../src/errors.js';
 import { createNotifier, monotonicUsec } from '../../src/systemd/notify.js';
-
-const SINK = String.raw`
-import array, json, os, socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-s.bind(sys.argv[1])
-print(json.dumps({"listening": sys.argv[1]}), flush=True)
-while True:
-    data, anc, _, _ = s.recvmsg(65536, socket.CMSG_SPACE(64 * 4) + socket.CMSG_SPACE(12))
-    pid, fds = None, []
-    for level, kind, payload in anc:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            a = array.array("i")
-            a.frombytes(payload[: len(payload) - len(payload) % a.itemsize])
-            fds.extend(a)
-        elif level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
-            pid = int.from_bytes(payload[0:4], sys.byteorder)
-    for fd in fds:
-        os.close(fd)
-    print(json.dumps({"data": data.decode("utf-8", "replace"), "pid": pid, "fds": len(fds)}), flush=True)
-`;
-
-interface Datagram {
-  data: string;
-  pid: number | null;
-  fds: number;
-}
-
-interface Sink {
-  readonly path: string;
-  /** Every datagram so far, barriers included. */
-  readonly all: Datagram[];
-  /** The messages, without systemd-notify's BARRIER=1 datagrams. */
-  messages(): string[];
-  /** Waits (at most `timeoutMs`) until `count` messages arrived. */
-  waitFor(count: number, timeoutMs?: number): Promise<string[]>;
-}
-
-function requireTool(command: string, args: string[], install: string): void {
-  try {
-    execFileSync(command, args, { stdio: 'ignore' });
-  } catch (err) {
-    throw new Error(`${command} is required for this test (apt-get install -y ${install}): ${String(err)}`);
-  }
-}
-
-async function startSink(): Promise<Sink> {
-  const dir = mkdtempSync(join(tmpdir(), 'gpr-notify-'));
-  const script = join(dir, 'sink.py');
-  const path = join(dir, 'notify.sock');
-  writeFileSync(script, SINK);
-  const child = spawn('python3', [script, path], { stdio: ['ignore', 'pipe', 'inherit'] });
-  onTestFinished(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    }
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  const all: Datagram[] = [];
-  const waiters = new Set<() => void>();
-  const listening = new Promise<void>((resolve, reject) => {
-    child.once('error', (err) => reject(new Error(`cannot start python3 notify sink: ${err.message}`)));
-    child.once('exit', (code) => reject(new Error(`python3 notify sink exited with ${code}`)));
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      const parsed = JSON.parse(line) as Datagram | { listening: string };
-      if ('listening' in parsed) resolve();
-      else all.push(parsed);
-      for (const wake of waiters) wake();
-    });
-  });
-  await listening;
-
-  const messages = () => all.filter((d) => d.data !== 'BARRIER=1').map((d) => d.data);
-  return {
-    path,
-    all,
-    messages,
-    waitFor(count, timeoutMs = 5000) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          if (messages().length < count) return;
-          waiters.delete(check);
-          clearTimeout(timer);
-          resolve(messages());
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`expected ${count} notify messages, got ${JSON.stringify(messages())}`));
-        }, timeoutMs);
-        waiters.add(check);
-        check();
-      });
-    },
-  };
-}
+import { requireNotifyTools, startSink } from '../helpers/notify-sink.js';
 
 function collectErrors(): { errors: GprError[]; onError: (err: GprError) => void } {
   const errors: GprError[] = [];
   return { errors, onError: (err) => errors.push(err) };
 }
 
-beforeAll(() => {
-  requireTool('python3', ['--version'], 'python3');
-  requireTool('systemd-notify', ['--version'], 'systemd');
-});
+beforeAll(requireNotifyTools);
 
 describe('createNotifier against a real notify socket', () => {
   test('sends the exact messages, in call order, each acknowledged by a barrier', async () => {
