@@ -9,6 +9,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { gprError, isGprError, type GprError } from './errors.js';
+import { LRUCache } from 'lru-cache';
 import { parseProxyPath, type ParseResult } from './goproxy/path.js';
 import { cacheKey, notModified, NO_STORE } from './cache/http.js';
 import { Flight, type BodySink, type FlightHead } from './cache/flight.js';
@@ -37,6 +38,7 @@ const reqIdPrefix = process.pid.toString(36);
 /** Creates the request handler for the proxy listeners. */
 export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const { store, log, metrics } = deps;
+  const parsedPaths = new LRUCache<string, ParseResult>({ max: 10_000 });
 
   return function handleRequest(req, res) {
     const rt = deps.runtime.acquire();
@@ -54,7 +56,6 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       upstreamMs: null,
       err: null,
     };
-    res.setHeader('x-request-id', fields.reqId);
     if (deps.draining()) res.setHeader('connection', 'close');
     res.once('close', () => {
       if (res.writableFinished || fields.err) fields.status = res.statusCode;
@@ -64,8 +65,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       }
       fields.durationMs = Math.round((performance.now() - started) * 1000) / 1000;
       accessLog(log, fields);
-      metrics.requests.inc({ status: fields.status, cache: fields.cache ?? 'NONE' });
-      metrics.duration.observe({ cache: fields.cache ?? 'NONE' }, fields.durationMs / 1000);
+      metrics.recordRequest(fields.status, fields.cache ?? 'NONE', fields.durationMs / 1000);
       deps.runtime.release(rt);
     });
 
@@ -92,7 +92,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     // sends sumdb paths without the /sumdb/{name} prefix. Trust the name only
     // from TLS, where the SNI allowlist vetted it.
     const sumdbHost = typeof servername === 'string' && hostname.startsWith('sum.') ? hostname : undefined;
-    const parsed: ParseResult = parseProxyPath(req.url ?? '/', { sumdbHost });
+    const parsed = parse(req.url ?? '/', sumdbHost);
     if (!parsed.ok) return fail(res, fields, gprError(parsed.code, parsed.args));
     fields.path = parsed.path;
     const upstreamPath = rt.rewrite(parsed.request);
@@ -144,6 +144,19 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     joined.join(waiter);
   }
 
+  /**
+   * Parses with a bounded memo: a build fleet asks for the same few thousand
+   * paths over and over, and validating a module path is the costliest step
+   * of a cache hit. Results are immutable, and a flood of distinct paths only
+   * evicts entries.
+   */
+  function parse(url: string, sumdbHost: string | undefined): ParseResult {
+    const key = sumdbHost === undefined ? url : `${sumdbHost} ${url}`;
+    let parsed = parsedPaths.get(key);
+    if (!parsed) parsedPaths.set(key, (parsed = parseProxyPath(url, { sumdbHost })));
+    return parsed;
+  }
+
   function countUpstream<T extends { status: number }>(p: Promise<T>): Promise<T> {
     const started = performance.now();
     return p.then(
@@ -185,20 +198,14 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
   function sendObject(req: IncomingMessage, res: ServerResponse, fields: AccessFields, object: CachedObject, cache: CacheStatus): void {
     fields.cache = cache;
     store.stats[cache === 'HIT' ? 'hits' : 'stale']++;
-    const headers: OutgoingHttpHeaders = {
-      'content-type': object.contentType,
-      'content-length': object.body.length,
-      etag: object.etag,
-      // A stale copy is an emergency answer: clients must not keep it.
-      'cache-control': cache === 'STALE' ? 'no-cache' : object.cacheControl,
-      'x-cache': cache,
-    };
-    if (object.lastModified) headers['last-modified'] = object.lastModified;
     if (object.status === 200 && notModified(req.headers['if-none-match'], object.etag)) {
-      res.writeHead(304, notModifiedHeaders(headers, cache)).end();
+      const headers: OutgoingHttpHeaders = { etag: object.etag, 'cache-control': cache === 'STALE' ? 'no-cache' : object.cacheControl, 'x-cache': cache };
+      if (object.lastModified) headers['last-modified'] = object.lastModified;
+      res.writeHead(304, headers).end();
       return;
     }
-    res.writeHead(object.status, headers);
+    // A stale copy is an emergency answer: clients must not keep it.
+    res.writeHead(object.status, cache === 'HIT' ? hitHeaders(object) : headersOf(object, 'STALE', 'no-cache'));
     if (req.method === 'HEAD') {
       res.end();
       return;
@@ -206,6 +213,32 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     fields.bytes = object.body.length;
     res.end(object.body);
   }
+}
+
+/**
+ * The headers of a HIT, built once per stored object as the flat array
+ * writeHead takes without re-validating an object's keys: the hot path.
+ */
+const hitHeaderCache = new WeakMap<CachedObject, string[]>();
+function hitHeaders(object: CachedObject): string[] {
+  let headers = hitHeaderCache.get(object);
+  if (!headers) {
+    headers = Object.entries(headersOf(object, 'HIT', object.cacheControl)).flatMap(([k, v]) => [k, String(v)]);
+    hitHeaderCache.set(object, headers);
+  }
+  return headers;
+}
+
+function headersOf(object: CachedObject, cache: CacheStatus, cacheControl: string): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = {
+    'content-type': object.contentType,
+    'content-length': object.body.length,
+    etag: object.etag,
+    'cache-control': cacheControl,
+    'x-cache': cache,
+  };
+  if (object.lastModified) headers['last-modified'] = object.lastModified;
+  return headers;
 }
 
 /**

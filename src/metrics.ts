@@ -9,6 +9,8 @@ import type { CacheStore } from './cache/store.js';
 
 export interface Metrics {
   registry: Registry;
+  /** Counts one answered request (label children memoized: this runs per request). */
+  recordRequest(status: number, cache: string, seconds: number): void;
   requests: Counter<'status' | 'cache'>;
   duration: Histogram<'cache'>;
   upstream: Counter<'outcome'>;
@@ -27,16 +29,29 @@ export function createMetrics(store: CacheStore): Metrics {
   new Gauge({ name: 'gpr_cache_bytes', help: 'Bytes charged against cache.maxBytes', registers, collect() { this.set(store.sizeBytes); } });
   new Gauge({ name: 'gpr_cache_max_bytes', help: 'cache.maxBytes', registers, collect() { this.set(store.maxBytes); } });
   new Gauge({ name: 'gpr_inflight_fetches', help: 'Backend fetches under way (single-flight)', registers, collect() { this.set(store.flights.size); } });
+  const requests = new Counter({ name: 'gpr_requests_total', help: 'Requests answered, by status and X-Cache', labelNames: ['status', 'cache'], registers });
+  const duration = new Histogram({
+    name: 'gpr_request_duration_seconds',
+    help: 'Time from request to the end of the response',
+    labelNames: ['cache'],
+    buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+    registers,
+  });
+  const counted = new Map<string, { inc(): void }>();
+  const timed = new Map<string, { observe(v: number): void }>();
   return {
     registry,
-    requests: new Counter({ name: 'gpr_requests_total', help: 'Requests answered, by status and X-Cache', labelNames: ['status', 'cache'], registers }),
-    duration: new Histogram({
-      name: 'gpr_request_duration_seconds',
-      help: 'Time from request to the end of the response',
-      labelNames: ['cache'],
-      buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
-      registers,
-    }),
+    recordRequest(status, cache, seconds) {
+      const key = `${status} ${cache}`;
+      let c = counted.get(key);
+      if (!c) counted.set(key, (c = requests.labels(String(status), cache)));
+      c.inc();
+      let h = timed.get(cache);
+      if (!h) timed.set(cache, (h = duration.labels(cache)));
+      h.observe(seconds);
+    },
+    requests,
+    duration,
     upstream: new Counter({ name: 'gpr_upstream_requests_total', help: 'Backend fetches, by status or error code', labelNames: ['outcome'], registers }),
     upstreamDuration: new Histogram({
       name: 'gpr_upstream_head_seconds',

@@ -15,7 +15,7 @@ import { loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { errorTable, isGprError } from './errors.js';
 import { createHandler } from './handler.js';
-import { accessLog, createLogger, lifecycle, type Logger } from './log.js';
+import { accessLog, announce, createLogger, lifecycle, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { buildRuntime, RuntimeRef } from './runtime.js';
 import { createNotifier, type Notifier } from './systemd/notify.js';
@@ -162,7 +162,7 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
       await listenOn(server, target);
       const address = server.address() as AddressInfo | string;
       listeners.push({ role: target.role, server, address });
-      log.info({ role: target.role, address: typeof address === 'string' ? address : `${address.address}:${address.port}`, fd: 'fd' in target ? target.fd : undefined }, lifecycle.listening);
+      announce(log, 'info', { role: target.role, address: typeof address === 'string' ? address : `${address.address}:${address.port}`, fd: 'fd' in target ? target.fd : undefined }, lifecycle.listening);
     }
   } catch (err) {
     for (const l of listeners) l.server.close();
@@ -195,13 +195,13 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
       metrics.reloads.inc({ result: 'ok' });
       metrics.generation.set(generation);
       lastReload = `ok (generation ${generation})`;
-      log.info({ generation, upstream: config.upstream, rewrite: config.rewrite }, lifecycle.reloaded);
+      announce(log, 'info', { generation, upstream: config.upstream, rewrite: config.rewrite }, lifecycle.reloaded);
       return { ok: true, generation };
     } catch (err) {
       const error = err as Error;
       metrics.reloads.inc({ result: 'failed' });
       lastReload = `failed: ${isGprError(error) ? error.code : error.message}`;
-      log.error({ err: { code: isGprError(error) ? error.code : undefined, message: error.message } }, lifecycle.reloadFailed);
+      announce(log, 'error', { err: { code: isGprError(error) ? error.code : undefined, message: error.message } }, lifecycle.reloadFailed);
       return { ok: false, error };
     } finally {
       notifier.ready(statusLine());
@@ -234,7 +234,7 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
       if (reloading) await reloading;
       notifier.stopping();
       notifier.stopWatchdog();
-      log.info({ inFlight: runtime.inFlight }, lifecycle.draining);
+      announce(log, 'info', { inFlight: runtime.inFlight }, lifecycle.draining);
       // The admin listener stays up until the proxy listeners have drained,
       // so /readyz answers 503 meanwhile instead of refusing connections.
       const servers = proxyServers();

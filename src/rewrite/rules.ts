@@ -37,19 +37,33 @@ export type Rewriter = (request: ProxyRequest) => string;
 export function compileRewriter(rewrite: Config['rewrite'], upstream: string): Rewriter {
   const templates = typeof rewrite === 'string' ? presets[rewrite] : rewrite;
   const prefix = new URL(upstream).pathname.replace(/\/+$/, '');
+  const fill = {
+    list: compile(prefix + templates.list),
+    latest: compile(prefix + templates.latest),
+    info: compile(prefix + templates.info),
+    mod: compile(prefix + templates.mod),
+    zip: compile(prefix + templates.zip),
+    sumdb: compile(prefix + templates.sumdb),
+  };
   return function rewritePath(request) {
     switch (request.kind) {
       case 'sumdb':
-        return prefix + fill(templates.sumdb, { name: request.name, path: request.sumdbPath });
+        return fill.sumdb({ name: request.name, path: request.sumdbPath });
       case 'list':
       case 'latest':
-        return prefix + fill(templates[request.kind], { module: request.escapedModule });
+        return fill[request.kind]({ module: request.escapedModule });
       default:
-        return prefix + fill(templates[request.kind], { module: request.escapedModule, version: request.escapedVersion });
+        return fill[request.kind]({ module: request.escapedModule, version: request.escapedVersion });
     }
   };
 }
 
-function fill(template: string, values: Record<string, string>): string {
-  return template.replace(/\{(\w+)\}/g, (whole, name: string) => values[name] ?? whole);
+/** Splits a template once into literals and placeholders, so each request only concatenates. */
+function compile(template: string): (values: Record<string, string>) => string {
+  const parts = template.split(/\{(\w+)\}/); // odd indexes are placeholder names
+  return function fillTemplate(values) {
+    let out = parts[0] as string;
+    for (let i = 1; i < parts.length; i += 2) out += (values[parts[i] as string] ?? `{${parts[i]}}`) + (parts[i + 1] as string);
+    return out;
+  };
 }
