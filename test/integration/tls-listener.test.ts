@@ -119,3 +119,35 @@ test('a static leaf is served for the allowed names only', async () => {
   expect((await get(p.port, 'proxy.golang.org', pem)).status).toBe(200);
   expect(await handshake(p.port, 'evil.example.com')).not.toBe('ok');
 });
+
+test('TLS 1.2 and 1.3 only, ALPN http/1.1, and sessions resume', async () => {
+  const dir = await tempDir();
+  const p = await httpsProxy({ dir });
+  const ca = await readFile(join(dir, 'ca.pem'));
+  const connect = (opts: tls.ConnectionOptions) =>
+    new Promise<{ alpn: string | false; reused: boolean; session: Buffer | undefined }>((resolve, reject) => {
+      const socket = tls.connect({ host: '127.0.0.1', port: p.port, servername: 'proxy.golang.org', ca, ALPNProtocols: ['h2', 'http/1.1'], ...opts });
+      let session: Buffer | undefined;
+      let alpn: string | false = false;
+      let reused = false;
+      socket.on('session', (s: Buffer) => {
+        session = s;
+        socket.end();
+      });
+      socket.on('secureConnect', () => {
+        alpn = socket.alpnProtocol;
+        reused = socket.isSessionReused();
+        if (reused) socket.end();
+      });
+      socket.on('close', () => resolve({ alpn, reused, session }));
+      socket.on('error', reject);
+    });
+  for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
+    const first = await connect({ minVersion: version, maxVersion: version });
+    expect(first.alpn).toBe('http/1.1');
+    expect(first.reused).toBe(false);
+    const second = await connect({ minVersion: version, maxVersion: version, session: first.session });
+    expect(second.reused, version).toBe(true);
+  }
+  await expect(connect({ minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1' })).rejects.toThrow();
+});
