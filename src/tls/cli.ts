@@ -53,7 +53,7 @@ export function caCommands(): Command {
       const s = caStatus(ca);
       const days = Math.floor((s.notAfter.getTime() - Date.now()) / 86_400_000);
       process.stdout.write(
-        `ca:          ${ca.certPath}\nsha256:      ${s.fingerprint256}\nexpires:     ${s.notAfter.toISOString()} (${days} days)\npermitted:   ${s.permittedNames.join(', ') || '(no name constraints: any name)'}\n`,
+        `ca:          ${ca.certPath}\nsha256:      ${s.fingerprint256}\nexpires:     ${s.notAfter.toISOString()} (${days} days)\npermitted:   ${s.permittedNames.join(', ') || '(no name constraints: every name)'}\n`,
       );
     });
 

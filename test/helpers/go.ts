@@ -10,14 +10,20 @@ import { delimiter, isAbsolute, join } from 'node:path';
 import { expect, onTestFinished } from 'vitest';
 
 // Debian/Ubuntu package that provides each tool, for the error message.
-const APT_PACKAGE: Record<string, string> = { go: 'golang-go' };
+// Debian package of each tool, for the error message.
+const APT_PACKAGE: Record<string, string> = {
+  go: 'golang-go', ip: 'iproute2', iptables: 'iptables', nft: 'nftables', openssl: 'openssl', curl: 'curl',
+  python3: 'python3', 'systemd-socket-activate': 'systemd', 'systemd-notify': 'systemd', 'systemd-analyze': 'systemd',
+};
+// root's tools live in sbin, which a non-login PATH may lack.
+const SBIN = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
 
 /**
- * Absolute path of executable `name` on PATH. Throws (so the test fails, never
- * skips) when it is missing, saying how to install it.
+ * Absolute path of executable `name` on PATH or in sbin. Throws (so the test
+ * fails, never skips) when it is missing, saying how to install it.
  */
 export function requireTool(name: string): string {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+  for (const dir of [...(process.env.PATH ?? '').split(delimiter), ...SBIN]) {
     if (!dir || !isAbsolute(dir)) continue;
     const candidate = join(dir, name);
     try {
@@ -27,7 +33,7 @@ export function requireTool(name: string): string {
       // not in this directory
     }
   }
-  throw new Error(`\`${name}\` not found on PATH: run \`bash .ci/run\` or \`apt-get install -y ${APT_PACKAGE[name] ?? name}\``);
+  throw new Error(`\`${name}\` not found on PATH or in sbin: run \`bash .ci/run\` or \`apt-get install -y ${APT_PACKAGE[name] ?? name}\``);
 }
 
 /** An isolated go environment; see {@link goEnv}. */

@@ -6,33 +6,12 @@
 // pid is gone). Must not start servers (the caller runs them inside with
 // {@link Netns.spawn}).
 import { execFile, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { mkdir, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
-import { delimiter, isAbsolute, join } from 'node:path';
+import { requireTool } from './go.js';
+import { join } from 'node:path';
 
-// Debian package of each tool, for the error message.
-const APT_PACKAGE: Record<string, string> = { ip: 'iproute2', iptables: 'iptables', openssl: 'openssl', curl: 'curl', go: 'golang-go' };
-// root's tools live in sbin, which a non-login PATH may lack.
-const SBIN = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
-
-/**
- * Absolute path of executable `name` on PATH or in sbin. Throws (the test
- * fails, never skips) when it is missing, naming the package to install.
- */
-export function requireSystemTool(name: string): string {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), ...SBIN];
-  for (const dir of dirs) {
-    if (!dir || !isAbsolute(dir)) continue;
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not in this directory
-    }
-  }
-  throw new Error(`\`${name}\` not found on PATH or in sbin: run \`bash .ci/run\` or \`apt-get install -y ${APT_PACKAGE[name] ?? name}\``);
-}
+/** Kept under its old name for the interception test: the same lookup as requireTool. */
+export const requireSystemTool = requireTool;
 
 /** Output of a finished command; see {@link Netns.exec}. */
 export interface ExecResult {

@@ -125,10 +125,10 @@ test('TLS 1.2 and 1.3 only, ALPN http/1.1, and sessions resume', async () => {
   const p = await httpsProxy({ dir });
   const ca = await readFile(join(dir, 'ca.pem'));
   const connect = (opts: tls.ConnectionOptions) =>
-    new Promise<{ alpn: string | false; reused: boolean; session: Buffer | undefined }>((resolve, reject) => {
+    new Promise<{ alpn: string | false | null; reused: boolean; session: Buffer | undefined }>((resolve, reject) => {
       const socket = tls.connect({ host: '127.0.0.1', port: p.port, servername: 'proxy.golang.org', ca, ALPNProtocols: ['h2', 'http/1.1'], ...opts });
       let session: Buffer | undefined;
-      let alpn: string | false = false;
+      let alpn: string | false | null = false;
       let reused = false;
       socket.on('session', (s: Buffer) => {
         session = s;
