@@ -105,6 +105,9 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     let flight = store.flights.get(key);
     if (!flight) {
       const headers = upstreamHeaders(req, parsed.path);
+      // The fetch may outlive this request (other clients join it): its
+      // runtime, and so its backend connection, stays open until it ends.
+      deps.runtime.hold(rt);
       flight = new Flight({
         key,
         request: parsed.request,
@@ -112,6 +115,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
         ttl: rt.config.cache,
         idleTimeoutMs: rt.config.timeouts.responseMs,
         upstreamLabel: rt.upstream.label,
+        onDone: () => deps.runtime.unhold(rt),
       }).start(() => countUpstream(rt.upstream.fetch(upstreamPath, headers)));
     }
     const joined = flight;

@@ -33,6 +33,7 @@ export class RuntimeRef {
   #current: Runtime;
   readonly #active = new Map<Runtime, number>();
   readonly #retired = new Set<Runtime>();
+  #requests = 0;
 
   constructor(initial: Runtime) {
     this.#current = initial;
@@ -45,11 +46,23 @@ export class RuntimeRef {
   /** The runtime a new request uses until it ends. */
   acquire(): Runtime {
     const rt = this.#current;
-    this.#active.set(rt, (this.#active.get(rt) ?? 0) + 1);
+    this.#requests++;
+    this.hold(rt);
     return rt;
   }
 
+  /** The request that acquired `rt` has ended. */
   release(rt: Runtime): void {
+    this.#requests--;
+    this.unhold(rt);
+  }
+
+  /** Keeps `rt` open for work that outlives the request that started it (a shared backend fetch). */
+  hold(rt: Runtime): void {
+    this.#active.set(rt, (this.#active.get(rt) ?? 0) + 1);
+  }
+
+  unhold(rt: Runtime): void {
     const n = (this.#active.get(rt) ?? 1) - 1;
     if (n > 0) return void this.#active.set(rt, n);
     this.#active.delete(rt);
@@ -67,9 +80,7 @@ export class RuntimeRef {
 
   /** Requests still running on any runtime. */
   get inFlight(): number {
-    let n = 0;
-    for (const count of this.#active.values()) n += count;
-    return n;
+    return this.#requests;
   }
 
   closeAll(): void {

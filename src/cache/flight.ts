@@ -52,6 +52,8 @@ export interface FlightOptions {
   idleTimeoutMs: number;
   /** For messages: the backend label. */
   upstreamLabel: string;
+  /** Called once when the fetch is over (stored, failed or broken off). */
+  onDone?: () => void;
 }
 
 const DEFAULT_CONTENT_TYPE: Record<string, string> = {
@@ -76,6 +78,7 @@ export class Flight {
   #chunks: Buffer[] | null = [];
   #bytes = 0;
   #done = false;
+  #finished = false;
   #idleTimer: NodeJS.Timeout | undefined;
 
   /** Time to the response head, for the access log. */
@@ -274,6 +277,9 @@ export class Flight {
   }
 
   #finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#opts.onDone?.();
     clearTimeout(this.#idleTimer);
     this.#chunks = null;
     this.#blocked.clear();

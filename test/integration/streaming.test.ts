@@ -97,3 +97,18 @@ test('the client that started the fetch leaves; the others still get the whole b
   expect((await hit.res).headers['x-cache']).toBe('HIT');
   expect(p.accessLines().find((l) => l.status === 499)).toMatchObject({ err: 'GPR_ERR_CLIENT_GONE', cache: 'MISS' });
 });
+
+test('a reload while a fetch is under way: the fetch keeps its backend connection after its starter leaves', async () => {
+  const b = await slowBackend();
+  const p = await startTestProxy({ upstream: b.url, rewrite: 'goproxy' });
+  const leader = stream(p.url + ZIP);
+  await until(() => leader.received() >= CHUNK);
+  expect((await p.server.reload()).ok).toBe(true); // the old runtime is retired
+  const follower = stream(p.url + ZIP); // joins the fetch of the old runtime
+  await until(() => follower.received() >= CHUNK);
+  leader.abort(); // the old runtime has no request left, but the fetch still needs it
+  await until(() => p.accessLines().some((l) => l.status === 499));
+  b.release();
+  expect(sha(await follower.done)).toBe(sha(b.body));
+  expect(b.requests()).toBe(1);
+});
