@@ -5,7 +5,7 @@
  * the bench-only fixture modules the backend serves besides fixtureModules().
  * Must not: start processes or send traffic (bench/run.ts does).
  */
-import type { FixtureModule } from '../test/helpers/fixture-modules.js';
+import { xorshiftBytes, type FixtureModule } from '../test/helpers/fixture-modules.js';
 
 /** Load parameters; `--duration`, `--warmup` and `--connections` override the first three. */
 export const load = {
@@ -144,17 +144,9 @@ export function missVersion(i: number): string {
   return `v1.0.${i % MISS_VERSIONS}`;
 }
 
-/** 1 MiB of seeded xorshift32 bytes: deflate cannot shrink them, so the zip is ~1 MiB. */
+/** Seeded xorshift32 bytes: deflate cannot shrink them, so a 1 MiB blob makes a ~1 MiB zip. */
 function incompressible(bytes: number): Buffer {
-  const words = new Uint32Array(bytes / 4);
-  let x = 0x2545f491;
-  for (let i = 0; i < words.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    words[i] = x >>> 0;
-  }
-  return Buffer.from(words.buffer);
+  return xorshiftBytes(bytes, 0x2545f491);
 }
 
 /** The modules the bench adds to fixtureModules(). */

@@ -7,9 +7,8 @@
 // ports (the proxy listens on port 0 or on sockets handed to it).
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { rename, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -76,12 +75,7 @@ export interface ProcessOutput {
   readonly exited: Promise<Exit>;
 }
 
-/** A fresh temp dir, removed when the test ends. */
-export async function tempDir(prefix = 'gpr-lifecycle-'): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  onTestFinished(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+export { tempDir } from './temp.js';
 
 let writes = 0;
 

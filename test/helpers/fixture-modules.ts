@@ -37,18 +37,22 @@ export const BIG_BLOB_BYTES = 6 * 1024 * 1024;
 
 let bigBlob: Buffer | undefined;
 
-/** 6 MiB of seeded pseudo-random bytes (xorshift32), the same on every call. */
-function blob(): Buffer {
-  if (bigBlob) return bigBlob;
-  const words = new Uint32Array(BIG_BLOB_BYTES / 4);
-  let x = 0x9e3779b9;
+/** `bytes` of seeded xorshift32 output: incompressible, and the same for the same seed. */
+export function xorshiftBytes(bytes: number, seed: number): Buffer {
+  const words = new Uint32Array(bytes / 4);
+  let x = seed;
   for (let i = 0; i < words.length; i++) {
     x ^= x << 13;
     x ^= x >>> 17;
     x ^= x << 5;
     words[i] = x >>> 0;
   }
-  bigBlob = Buffer.from(words.buffer);
+  return Buffer.from(words.buffer);
+}
+
+/** 6 MiB of seeded pseudo-random bytes, the same on every call. */
+function blob(): Buffer {
+  bigBlob ??= xorshiftBytes(BIG_BLOB_BYTES, 0x9e3779b9);
   return bigBlob;
 }
 

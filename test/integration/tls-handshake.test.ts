@@ -5,10 +5,9 @@
 // refuse a certificate the CA key signed for another name.
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type SecureContext, type TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
@@ -17,19 +16,14 @@ import { gprError } from '../../src/errors.js';
 import { caPaths, initCa, loadCa, type LoadedCa } from '../../src/tls/ca.js';
 import { createLeafMinter, type LeafMinter } from '../../src/tls/certs.js';
 import { goEnv, requireTool, runGo, type GoResult } from '../helpers/go.js';
+import { tempDir } from '../helpers/temp.js';
 
 const run = promisify(execFile);
 const HOSTS = ['proxy.golang.org', 'sum.golang.org'];
 const GO_TIMEOUT_MS = 180_000;
 
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'gpr-tls-'));
-  onTestFinished(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
 async function newCa(): Promise<{ dir: string; ca: LoadedCa }> {
-  const dir = await tempDir();
+  const dir = await tempDir('gpr-tls-');
   await initCa({ dir, hosts: HOSTS });
   return { dir, ca: await loadCa(caPaths(dir)) };
 }

@@ -3,9 +3,8 @@
 // allowlist, no SNI) counted and logged once per name; 421 when Host differs
 // from SNI; a reload with broken material keeps the old certificates.
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import https from 'node:https';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { promisify } from 'node:util';
@@ -13,15 +12,10 @@ import { expect, onTestFinished, test } from 'vitest';
 import { startFixtureBackend } from '../helpers/fixture-backend.js';
 import { requireTool } from '../helpers/go.js';
 import { startTestProxy, until, type TestProxy } from '../helpers/proxy.js';
+import { tempDir } from '../helpers/temp.js';
 
 const run = promisify(execFile);
 const INFO = '/example.com/!burnt!sushi/toml/@v/v1.0.0.info';
-
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'gpr-tlsl-'));
-  onTestFinished(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 async function httpsProxy(tlsConfig: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<TestProxy & { port: number }> {
   const b = await startFixtureBackend();
@@ -55,7 +49,7 @@ function handshake(port: number, servername: string | undefined): Promise<string
 }
 
 test('the CA in tls.dir: allowed names get a leaf it signed; others and no-SNI are refused, counted, logged once per name; Host must match SNI', async () => {
-  const dir = await tempDir();
+  const dir = await tempDir('gpr-tlsl-');
   const p = await httpsProxy({ dir });
   const ca = await readFile(join(dir, 'ca.pem'));
   const ok = await get(p.port, 'proxy.golang.org', ca);
@@ -79,7 +73,7 @@ test('the CA in tls.dir: allowed names get a leaf it signed; others and no-SNI a
 });
 
 test('a bring-your-own CA signs the leaves; a reload pointing at a broken key keeps serving with the old one', async () => {
-  const dir = await tempDir();
+  const dir = await tempDir('gpr-tlsl-');
   const openssl = requireTool('openssl');
   const caCert = join(dir, 'corp-ca.pem');
   const caKey = join(dir, 'corp-ca-key.pem');
@@ -106,7 +100,7 @@ test('a bring-your-own CA signs the leaves; a reload pointing at a broken key ke
 });
 
 test('a static leaf is served for the allowed names only', async () => {
-  const dir = await tempDir();
+  const dir = await tempDir('gpr-tlsl-');
   const openssl = requireTool('openssl');
   const cert = join(dir, 'leaf.pem');
   const key = join(dir, 'leaf-key.pem');
@@ -121,7 +115,7 @@ test('a static leaf is served for the allowed names only', async () => {
 });
 
 test('TLS 1.2 and 1.3 only, ALPN http/1.1, and sessions resume', async () => {
-  const dir = await tempDir();
+  const dir = await tempDir('gpr-tlsl-');
   const p = await httpsProxy({ dir });
   const ca = await readFile(join(dir, 'ca.pem'));
   const connect = (opts: tls.ConnectionOptions) =>

@@ -2,33 +2,18 @@
 // real keys, real files in temp dirs and the real openssl command as an
 // independent verifier. Owns no server: handshakes are in
 // test/integration/tls-handshake.test.ts.
-import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { expect, onTestFinished, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { isGprError } from '../../src/errors.js';
 import { caPaths, caStatus, exportCaPem, initCa, loadCa, loadOrCreateCa, type LoadedCa } from '../../src/tls/ca.js';
 import { createLeafMinter } from '../../src/tls/certs.js';
-import { requireTool } from '../helpers/go.js';
+import { openssl } from '../helpers/openssl.js';
+import { tempDir } from '../helpers/temp.js';
 
-const run = promisify(execFile);
 const HOSTS = ['proxy.golang.org', 'sum.golang.org'];
 const HOUR_MS = 3_600_000;
-
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'gpr-tls-'));
-  onTestFinished(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-/** Runs openssl (failing loudly when it is missing); resolves with stdout+stderr, rejects on a nonzero exit. */
-async function openssl(args: string[], cwd?: string): Promise<string> {
-  const { stdout, stderr } = await run(requireTool('openssl'), args, { cwd, encoding: 'utf8' });
-  return stdout + stderr;
-}
 
 /** Like {@link openssl} but resolves with the exit code too, for commands expected to fail. */
 async function opensslStatus(args: string[]): Promise<{ code: number; output: string }> {
@@ -41,7 +26,7 @@ async function opensslStatus(args: string[]): Promise<{ code: number; output: st
 }
 
 async function newCa(hosts = HOSTS): Promise<{ dir: string; ca: LoadedCa }> {
-  const dir = await tempDir();
+  const dir = await tempDir('gpr-tls-');
   await initCa({ dir, hosts });
   return { dir, ca: await loadCa(caPaths(dir)) };
 }
@@ -188,7 +173,7 @@ test('the minter refuses hosts the CA may not sign for, and bad options', async 
 });
 
 test('initCa writes the key with mode 0600 in a 0700 directory and refuses to overwrite without force', async () => {
-  const parent = await tempDir();
+  const parent = await tempDir('gpr-tls-');
   const dir = join(parent, 'new', 'ca');
   const first = await initCa({ dir, hosts: HOSTS });
   expect(first).toEqual({ certPath: join(dir, 'ca.pem'), keyPath: join(dir, 'ca-key.pem'), fingerprint256: expect.stringMatching(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/) });
@@ -226,7 +211,7 @@ test.each([
   {
     problem: 'a key of another CA',
     setUp: async (dir: string) => {
-      const other = await tempDir();
+      const other = await tempDir('gpr-tls-');
       await initCa({ dir: other, hosts: HOSTS });
       await writeFile(join(dir, 'ca-key.pem'), await readFile(join(other, 'ca-key.pem')));
     },
@@ -261,13 +246,13 @@ test('loadCa rejects an expired or not yet valid CA, and a missing one with GPR_
   const { dir, ca } = await newCa();
   await expectGprError(loadCa({ ...caPaths(dir), now: () => ca.notAfter.getTime() + 1 }), 'GPR_ERR_CA_INVALID', join(dir, 'ca.pem'), 'expired on');
   await expectGprError(loadCa({ ...caPaths(dir), now: () => ca.notBefore.getTime() - 1 }), 'GPR_ERR_CA_INVALID', 'not valid before');
-  const empty = await tempDir();
+  const empty = await tempDir('gpr-tls-');
   await expectGprError(loadCa(caPaths(empty)), 'GPR_ERR_CA_MISSING', join(empty, 'ca.pem'));
   await expectGprError(exportCaPem(empty), 'GPR_ERR_CA_MISSING', empty);
 });
 
 test('loadOrCreateCa creates the CA on first start and loads the same one after', async () => {
-  const dir = join(await tempDir(), 'certs');
+  const dir = join(await tempDir('gpr-tls-'), 'certs');
   const first = await loadOrCreateCa(dir, HOSTS);
   expect(first.created).toBe(true);
   const second = await loadOrCreateCa(dir, HOSTS);
@@ -280,7 +265,7 @@ test('loadOrCreateCa creates the CA on first start and loads the same one after'
 });
 
 test('a bring-your-own RSA CA made by openssl req -x509 loads and signs (sha256WithRSAEncryption)', async () => {
-  const dir = await tempDir();
+  const dir = await tempDir('gpr-tls-');
   const certPath = join(dir, 'byo.pem');
   const keyPath = join(dir, 'byo-key.pem');
   await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '30', '-subj', '/O=Example Corp/CN=Example Root',
@@ -300,7 +285,7 @@ test('a bring-your-own RSA CA made by openssl req -x509 loads and signs (sha256W
 });
 
 test('a bring-your-own CA with an encrypted key is refused with a hint', async () => {
-  const dir = await tempDir();
+  const dir = await tempDir('gpr-tls-');
   const certPath = join(dir, 'byo.pem');
   const keyPath = join(dir, 'byo-key.pem');
   await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-passout', 'pass:secret', '-days', '30',

@@ -1,33 +1,19 @@
 // Tests of src/tls/static.ts: the bring-your-own leaf certificate checks and
 // the self-signed localhost certificate, with real files in temp dirs and
 // openssl as an independent verifier. Owns no server.
-import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { expect, onTestFinished, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { isGprError } from '../../src/errors.js';
 import { caPaths, initCa, loadCa } from '../../src/tls/ca.js';
 import { createLeafMinter } from '../../src/tls/certs.js';
 import { loadStaticCert, selfSignedLocalhost } from '../../src/tls/static.js';
-import { requireTool } from '../helpers/go.js';
+import { tempDir } from '../helpers/temp.js';
+import { openssl } from '../helpers/openssl.js';
 
-const run = promisify(execFile);
 const HOSTS = ['proxy.golang.org', 'sum.golang.org'];
 const DAY_MS = 86_400_000;
-
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'gpr-tls-'));
-  onTestFinished(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-async function openssl(args: string[]): Promise<string> {
-  const { stdout, stderr } = await run(requireTool('openssl'), args, { encoding: 'utf8' });
-  return stdout + stderr;
-}
 
 async function expectGprError(promise: Promise<unknown>, code: string, ...parts: string[]): Promise<void> {
   const err: unknown = await promise.then(
@@ -41,7 +27,7 @@ async function expectGprError(promise: Promise<unknown>, code: string, ...parts:
 
 /** A leaf for `hosts` from a fresh CA, written as cert.pem / key.pem in a temp dir. */
 async function byoLeaf(names: string[] = HOSTS): Promise<{ dir: string; certPath: string; keyPath: string; caCertPath: string; caKeyPath: string }> {
-  const dir = await tempDir();
+  const dir = await tempDir('gpr-tls-');
   await initCa({ dir, hosts: HOSTS });
   const ca = await loadCa(caPaths(dir));
   const certPath = join(dir, 'cert.pem');
@@ -111,7 +97,7 @@ test('loadStaticCert rejects an expired leaf and one whose SAN misses a host', a
 });
 
 test('a minted leaf written to files also loads as a static certificate', async () => {
-  const dir = await tempDir();
+  const dir = await tempDir('gpr-tls-');
   await initCa({ dir, hosts: HOSTS });
   const pem = createLeafMinter({ ca: await loadCa(caPaths(dir)), hosts: HOSTS, leafValidityHours: 1 }).leafPem('sum.golang.org')!;
   await writeFile(join(dir, 'leaf.pem'), pem.cert);
@@ -121,7 +107,7 @@ test('a minted leaf written to files also loads as a static certificate', async 
 });
 
 test('selfSignedLocalhost makes a SHA-256 certificate for localhost, 127.0.0.1 and ::1 once, then reuses it', async () => {
-  const dir = join(await tempDir(), 'certs');
+  const dir = join(await tempDir('gpr-tls-'), 'certs');
   const first = await selfSignedLocalhost(dir);
   expect(first.created).toBe(true);
   expect(first.certPath).toBe(join(dir, 'localhost.pem'));
