@@ -1,7 +1,9 @@
 /**
  * @module admin
  * The admin listener: /healthz (the process answers), /readyz (it accepts
- * new work: 503 while draining) and /metrics (Prometheus text format).
+ * new work: 503 while draining), /metrics (Prometheus text format) and
+ * POST /reload (re-read the config and answer with the outcome, for
+ * `go-proxy-rewriter reload` and so `systemctl reload`).
  * Must not: serve proxy traffic.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -10,13 +12,19 @@ import type { Metrics } from './metrics.js';
 export interface AdminDeps {
   metrics: Metrics;
   ready: () => boolean;
+  /** The server's reload (see server.ts `ProxyServer.reload`); without it POST /reload answers 404. */
+  reload?: () => Promise<ReloadOutcome>;
 }
+
+/** What a reload returned (server.ts `ReloadResult`, restated so admin.ts imports no server code). */
+export type ReloadOutcome = { ok: true; generation: number } | { ok: false; error: Error & { code?: string } };
 
 export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res: ServerResponse) => void {
   return function handleAdmin(req, res) {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') return text(res, 200, 'ok\n');
     if (path === '/readyz') return deps.ready() ? text(res, 200, 'ready\n') : text(res, 503, 'draining\n');
+    if (path === '/reload') return reloadRoute(req, res, deps.reload);
     if (path === '/metrics') {
       deps.metrics.registry.metrics().then(
         (body) => {
@@ -29,6 +37,32 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
     }
     text(res, 404, 'not found: try /healthz, /readyz or /metrics\n');
   };
+}
+
+/**
+ * POST /reload: runs one reload (joining one under way, which then runs once
+ * more so the answer covers the config as it is now) and answers when it is
+ * over: 200 {"ok":true,"generation":N}, or 500 {"ok":false,"code","message"}
+ * while the old config keeps serving. Only POST, so a crawler or a browser
+ * prefetch of the admin port cannot trigger it. Anyone who can reach the
+ * admin listener can reload (re-read the file root wrote): keep it on
+ * loopback, as go-proxy-rewriter-admin.socket does.
+ */
+function reloadRoute(req: IncomingMessage, res: ServerResponse, reload: AdminDeps['reload']): void {
+  if (!reload) return text(res, 404, 'not found: reload is not available here\n');
+  if (req.method !== 'POST') {
+    res.setHeader('allow', 'POST');
+    return text(res, 405, 'use POST /reload\n');
+  }
+  req.resume();
+  const answer = (status: number, body: object) => {
+    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.end(`${JSON.stringify(body)}\n`);
+  };
+  reload().then(
+    (result) => (result.ok ? answer(200, { ok: true, generation: result.generation }) : answer(500, { ok: false, code: result.error.code ?? null, message: result.error.message })),
+    (err: Error) => answer(500, { ok: false, code: null, message: err.message }),
+  );
 }
 
 function text(res: ServerResponse, status: number, body: string): void {

@@ -5,6 +5,7 @@
  * too (see `lifecycle`). journald reads stdout.
  * Must not: log bodies, Authorization or cookies.
  */
+import { fstatSync } from 'node:fs';
 import pino, { type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
@@ -35,6 +36,8 @@ export interface AccessFields {
 
 export interface LoggerOptions {
   level: string;
+  /** `journal`: prefix lines with their journald priority; `auto` (default): only when stdout is the journal. */
+  format?: LogFormat;
   /** Where lines go; default stdout, in batches (see {@link LOG_BATCH_BYTES}), flushed on stop. */
   destination?: DestinationStream;
 }
@@ -64,6 +67,7 @@ export function createLogger(opts: LoggerOptions): Logger {
     setInterval(() => stdout.flush(), LOG_FLUSH_MS).unref();
     destination = stdout;
   }
+  if (journalFormat(opts.format ?? 'auto', process.env)) destination = withJournalPriority(destination);
   return pino(
     {
       level: opts.level,
@@ -87,4 +91,58 @@ export function announce(log: Logger, level: 'info' | 'warn' | 'error', fields: 
 export function accessLog(log: Logger, fields: AccessFields): void {
   if (fields.status >= 500) log.error(fields, 'request');
   else log.info(fields, 'request');
+}
+
+/** `log.format`: see {@link journalFormat}. */
+export type LogFormat = 'auto' | 'json' | 'journal';
+
+/**
+ * Whether lines get a `<N>` priority prefix: `journal` always, `json` never,
+ * `auto` when stdout is the journal's stream, i.e. JOURNAL_STREAM (set by
+ * systemd, systemd.exec(5)) names fd 1's device and inode. A child whose
+ * stdout was redirected elsewhere inherits the variable but fails the match.
+ */
+export function journalFormat(format: LogFormat, env: NodeJS.ProcessEnv): boolean {
+  if (format !== 'auto') return format === 'journal';
+  const m = /^(\d+):(\d+)$/.exec(env.JOURNAL_STREAM ?? '');
+  if (!m) return false;
+  try {
+    const st = fstatSync(1, { bigint: true });
+    return st.dev === BigInt(m[1] as string) && st.ino === BigInt(m[2] as string);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * journald priority (syslog severity) of a pino level: 60 fatal -> 2 crit,
+ * 50 error -> 3 err, 40 warn -> 4 warning, 30 info -> 6 info, 20 debug and
+ * 10 trace -> 7 debug. (No level maps to 5 notice.)
+ */
+export function journalPriority(level: number): number {
+  if (level >= 60) return 2;
+  if (level >= 50) return 3;
+  if (level >= 40) return 4;
+  if (level >= 30) return 6;
+  return 7;
+}
+
+/**
+ * Makes `destination` prefix each line with `<N>`, its journald priority,
+ * which journald strips and stores as PRIORITY= (SyslogLevelPrefix=, on by
+ * default, set explicitly in go-proxy-rewriter.service). Why a prefix and not
+ * the journal's native protocol: that is an AF_UNIX datagram per line, which
+ * Node cannot send (see systemd/notify.ts), and a stdout stream keeps the
+ * batching above. pino writes one line per write() and starts it with
+ * `{"level":N`, so the level is read from there; a line without it is left
+ * as it is (stored at the stream's default, info). Changes `destination` in
+ * place and returns it.
+ */
+export function withJournalPriority<T extends DestinationStream>(destination: T): T {
+  const write = destination.write.bind(destination);
+  destination.write = (line: string) => {
+    const level = line.startsWith('{"level":') ? Number.parseInt(line.slice(9, 12), 10) : Number.NaN;
+    return Number.isNaN(level) ? write(line) : write(`<${journalPriority(level)}>${line}`);
+  };
+  return destination;
 }

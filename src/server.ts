@@ -70,7 +70,7 @@ export interface ProxyServer {
 /** Starts the proxy with `opts.config`; resolves once every listener serves. */
 export async function startServer(opts: StartOptions): Promise<ProxyServer> {
   const env = opts.env ?? process.env;
-  const log = opts.logger ?? createLogger({ level: opts.config.log.level });
+  const log = opts.logger ?? createLogger({ level: opts.config.log.level, format: opts.config.log.format });
   const notifier: Notifier = createNotifier(env, { onError: (err) => log.warn({ err: err.message }, 'sd_notify failed') });
   const store = new CacheStore({ maxBytes: opts.config.cache.maxBytes, maxEntryBytes: opts.config.cache.maxEntryBytes, now: opts.now });
   const metrics = createMetrics(store);
@@ -100,7 +100,7 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
     });
     handleRequest(req, res);
   };
-  const admin = createAdminHandler({ metrics, ready: () => !draining });
+  const admin = createAdminHandler({ metrics, ready: () => !draining, reload });
   const refusedNames = new Set<string>();
 
   const serverOptions = { maxHeaderSize: MAX_HEADER_BYTES, keepAliveTimeout: 60_000, requestTimeout: 60_000 };

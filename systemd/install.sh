@@ -8,7 +8,7 @@
 #
 #   --prefix DIR   scripts go to DIR/lib/go-proxy-rewriter (default /usr/local)
 #   --app-dir DIR  where dist/src/main.js lives (default /opt/go-proxy-rewriter)
-#   --node PATH    the node binary for ExecStart= (default /usr/bin/node)
+#   --node PATH    the node binary for ExecStart= and ExecReload= (default /usr/bin/node)
 #
 # Installs:
 #   /etc/systemd/system/go-proxy-rewriter*.{service,socket}   (replaced)
@@ -73,7 +73,7 @@ install -d -m 0755 "$destdir$unitdir" "$destdir$libdir" "$destdir$confdir"
 for unit in "${units[@]}"; do
 	sed -e "s#/usr/local/lib/go-proxy-rewriter/#$libdir/#g" \
 		-e "s#/opt/go-proxy-rewriter/#$app_dir/#g" \
-		-e "s#^ExecStart=/usr/bin/node #ExecStart=$node #" \
+		-e "s#^\(Exec[A-Za-z]*=\)/usr/bin/node #\1$node #" \
 		"$here/$unit" >"$destdir$unitdir/$unit.tmp"
 	chmod 0644 "$destdir$unitdir/$unit.tmp"
 	mv -f "$destdir$unitdir/$unit.tmp" "$destdir$unitdir/$unit"

@@ -94,6 +94,8 @@ export const configSchema = z.strictObject({
           error: 'must be one of fatal, error, warn, info, debug, trace, silent',
         })
         .default('info'),
+      /** `journal`: `<N>` priority prefix per line (SyslogLevelPrefix=); `auto`: when stdout is the journal. */
+      format: z.enum(['auto', 'json', 'journal'], { error: 'must be one of auto, json, journal' }).default('auto'),
     })
     .prefault({}),
   tls: z
