@@ -16,6 +16,10 @@ declare -A tools=(
   [openssl]=openssl
   [curl]=curl
   [python3]=python3
+  # test/system/: Debian 12 booted with systemd-nspawn on a debootstrap root
+  [systemd-nspawn]=systemd-container
+  [debootstrap]=debootstrap
+  [nsenter]=util-linux
 )
 if [[ "${1:-}" == "--bench" ]]; then
   tools=([nginx]=nginx-light [openssl]=openssl)
