@@ -71,6 +71,9 @@ if [ ! -x "$root/usr/lib/systemd/systemd" ]; then
 		: >"$tmp/etc/machine-id"
 		rm -rf "$tmp"/var/cache/apt/archives/*.deb "$tmp"/var/lib/apt/lists/*
 		echo "build-root.sh: built in $((SECONDS - start)) s" >&2
+		# mktemp made it 0700; as / of the container it must be 0755, or
+		# no unprivileged (dynamic) user could reach anything in it.
+		chmod 0755 "$tmp"
 		mv -T "$tmp" "$root"
 		trap - EXIT
 	fi
