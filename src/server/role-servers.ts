@@ -82,7 +82,10 @@ export function roleServers(deps: RoleServerDeps): (role: ListenRole) => Server 
     connections.track(server, tls);
     server.on('clientError', (err: Error & { code?: string }, socket: Socket) => {
       const inProgress = (socket as Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage;
-      if (err.code === 'ECONNRESET' || !socket.writable || inProgress?.headersSent) return socket.destroy();
+      // Only HTTP-level problems get an answer: a socket or TLS error
+      // (ECONNRESET, ERR_SSL_* such as a refused renegotiation) cannot carry one.
+      const httpProblem = err.code?.startsWith('HPE_') || err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+      if (!httpProblem || !socket.writable || inProgress?.headersSent) return socket.destroy();
       const code = clientErrorCode(err.code);
       const detail = code === 'GPR_ERR_HEADERS_TOO_LARGE' ? MAX_HEADER_BYTES : code === 'GPR_ERR_REQUEST_TIMEOUT' ? server.headersTimeout : (err.code ?? err.message);
       answerRaw(socket, code, errorTable[code].message.replace('%s', String(detail)), { method: '', host: '', path: '' });
