@@ -158,6 +158,17 @@ beforeAll(async () => {
     ],
   });
   timings.bootMs = Date.now() - t;
+  try {
+    await setUp();
+  } catch (err) {
+    // Not left running for afterAll to find, whatever vitest does after a failed beforeAll.
+    await c.stop();
+    throw err;
+  }
+}, 25 * 60_000);
+
+/** Inside the booted container: node check, addresses, fixture backend, install.sh, config, sockets. */
+async function setUp(): Promise<void> {
   // The host's node must run on the container's libraries (it links libstdc++).
   const node = await c.run('/usr/bin/node --version');
   if (node.stdout.trim() !== process.version) throw new Error(`${process.execPath} does not run inside the container (check \`ldd ${process.execPath}\` against build-root.sh's packages): ${node.stdout}${node.stderr}`);
@@ -182,7 +193,7 @@ beforeAll(async () => {
   await writeConfig(config());
   // Also= in the service enables the sockets; only the sockets are started.
   await c.sh(`systemctl enable ${SERVICE} 2>&1 && systemctl start ${SOCKETS.join(' ')}`);
-}, 25 * 60_000);
+}
 
 afterAll(async () => {
   await c?.stop();
