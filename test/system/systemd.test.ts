@@ -283,6 +283,10 @@ describe('under systemd 252 as PID 1', () => {
     expect(errorLines.some((l) => (JSON.parse(l) as { msg: string }).msg === 'config reload failed')).toBe(true);
     // Nothing came with the prefix still on (journald strips what it reads).
     expect(lines.filter((l) => /^<\d>/.test(l.message))).toEqual([]);
+    // Every request of the reload test's load has its access line: journald
+    // dropped none (it would log "Suppressed N messages from ...").
+    expect(lines.filter((l) => l.json!.msg === 'request').length).toBeGreaterThanOrEqual(timings.reloadLoadRequests!);
+    expect((await c.run('journalctl --no-pager -o cat | grep -c Suppressed')).stdout.trim()).toBe('0');
     expect(await show(SERVICE, 'SyslogLevelPrefix', 'LogRateLimitIntervalUSec', 'LogRateLimitBurst')).toEqual({
       SyslogLevelPrefix: 'yes',
       LogRateLimitIntervalUSec: '1s',
