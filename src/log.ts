@@ -68,7 +68,7 @@ export function createLogger(opts: LoggerOptions): Logger {
     setInterval(() => stdout.flush(), LOG_FLUSH_MS).unref();
     destination = stdout;
   }
-  if (journalFormat(opts.format ?? 'auto', process.env)) destination = withJournalPriority(destination);
+  if (journalFormat(opts.format ?? 'auto', process.env, !opts.destination)) destination = withJournalPriority(destination);
   return pino(
     {
       level: opts.level,
@@ -155,12 +155,14 @@ export type LogFormat = 'auto' | 'json' | 'journal';
 
 /**
  * Whether lines get a `<N>` priority prefix: `journal` always, `json` never,
- * `auto` when stdout is the journal's stream, i.e. JOURNAL_STREAM (set by
- * systemd, systemd.exec(5)) names fd 1's device and inode. A child whose
- * stdout was redirected elsewhere inherits the variable but fails the match.
+ * `auto` when the lines go to stdout (`toStdout`, default true) and stdout
+ * is the journal's stream, i.e. JOURNAL_STREAM (set by systemd,
+ * systemd.exec(5)) names fd 1's device and inode. A child whose stdout was
+ * redirected elsewhere inherits the variable but fails the match.
  */
-export function journalFormat(format: LogFormat, env: NodeJS.ProcessEnv): boolean {
+export function journalFormat(format: LogFormat, env: NodeJS.ProcessEnv, toStdout = true): boolean {
   if (format !== 'auto') return format === 'journal';
+  if (!toStdout) return false;
   const m = /^(\d+):(\d+)$/.exec(env.JOURNAL_STREAM ?? '');
   if (!m) return false;
   try {

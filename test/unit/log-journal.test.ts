@@ -73,6 +73,11 @@ describe('journalFormat', () => {
   ] as const)('%s with %j -> %s', (format, env, expected) => {
     expect(journalFormat(format, env)).toBe(expected);
   });
+
+  test('auto never prefixes lines that go elsewhere than stdout (a given destination)', () => {
+    expect(journalFormat('auto', { JOURNAL_STREAM: `${st.dev}:${st.ino}` }, false)).toBe(false);
+    expect(journalFormat('journal', {}, false)).toBe(true);
+  });
 });
 
 test.each([
