@@ -196,6 +196,8 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       res.end(body);
       return;
     }
+    // The head goes out now: a body that breaks off later is a visible cut.
+    res.flushHeaders();
     streamBody(body, res, fields);
   }
 

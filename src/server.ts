@@ -108,7 +108,7 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
     });
     handleRequest(req, res);
   };
-  const admin = createAdminHandler({ metrics, ready: () => !draining });
+  const admin = createAdminHandler({ metrics, ready: () => !draining, cache });
   const refusedNames = new Set<string>();
 
   const serverOptions = { maxHeaderSize: MAX_HEADER_BYTES, keepAliveTimeout: 60_000, requestTimeout: 60_000 };

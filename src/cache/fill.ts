@@ -110,6 +110,7 @@ export class Fill {
   #bytes = 0;
   #contentLength: number | undefined;
   #ended = false;
+  #sourceError: Error | undefined;
   #over = false;
   #failure: GprError | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
@@ -210,6 +211,14 @@ export class Fill {
     if (this.#holdBytes > 0) this.#held = [];
     else this.#decide(undefined);
 
+    if (!framed) {
+      // Node's HTTP client ends a close-delimited body at a reset as if at a
+      // FIN; only its socket's 'error' (emitted before that 'end') tells them apart.
+      const socket = (res.body as Readable & { socket?: { once(e: 'error', l: (err: Error) => void): unknown } }).socket;
+      socket?.once('error', (err) => {
+        if (!this.#ended) this.#sourceError = err;
+      });
+    }
     res.body.on('data', (chunk: Buffer) => this.#onData(chunk));
     res.body.on('end', () => void this.#onEnd());
     res.body.on('close', () => {
@@ -270,6 +279,9 @@ export class Fill {
       this.#headLength = header.length - FIXED_BYTES;
       this.#queueWrite(header, 0, false);
     }
+    // An answer that is not stored is not shared with later requests either
+    // (it may be private): they fetch their own.
+    if (!fresh) this.#joinable = false;
     this.#resolveHead(this.#head);
     if (!o.disk && !fresh) this.#passThrough();
   }
@@ -352,6 +364,9 @@ export class Fill {
     this.#ended = true;
     clearTimeout(this.#idleTimer);
     const o = this.#o;
+    if (this.#sourceError) {
+      return this.#broken(gprError('GPR_ERR_UPSTREAM_BODY', [o.upstreamLabel, this.#sourceError.message]));
+    }
     if (this.#contentLength !== undefined && this.#bytes !== this.#contentLength) {
       return this.#broken(gprError('GPR_ERR_UPSTREAM_BODY', [o.upstreamLabel, `${this.#bytes} of ${this.#contentLength} bytes`]));
     }
@@ -401,6 +416,7 @@ export class Fill {
     if (this.#over) return;
     if (!this.#head) return void this.#fail(err);
     this.#over = true;
+    this.#joinable = false;
     this.#failure = err;
     this.#source?.abort(err);
     this.#notify();
@@ -412,6 +428,7 @@ export class Fill {
   async #fail(err: GprError): Promise<void> {
     if (this.#over) return;
     this.#over = true;
+    this.#joinable = false;
     this.#failure = err;
     this.#rejectHead(err);
     const disk = this.#o.disk;
