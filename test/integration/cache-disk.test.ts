@@ -175,7 +175,7 @@ describe('answers that pass through without being stored', () => {
       s.end(body);
     });
     const { p, dir } = await diskProxy(b.url);
-    for (const [path, [type, body]] of Object.entries(bodies)) {
+    for (const [path, [, body]] of Object.entries(bodies)) {
       const miss = await fetchOutcome(p.url + path);
       expect([miss.headers['x-cache'], sha256(miss.body)]).toEqual(['MISS', sha256(body)]);
     }
