@@ -287,6 +287,8 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
             }),
         ),
       );
+      // A fill whose readers are done may still be committing: let it finish.
+      await Promise.race([cache.idle(), new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
       runtime.closeAll();
       cache.close();
       // Messages go out one at a time; exiting before the queue is empty would drop STOPPING=1.

@@ -203,6 +203,8 @@ export class Cache {
 
   async #fromFill(fill: Fill, stale: Lookup | undefined): Promise<Answer> {
     fill.join();
+    // Joining a fill whose body is all stored (its commit under way) is a hit.
+    const joinedComplete = fill.complete;
     let head: FillHead;
     try {
       head = await fill.head;
@@ -212,7 +214,8 @@ export class Cache {
       throw err;
     }
     const body = fill.reader();
-    return this.#counted({ cache: head.cache, status: head.status, headers: { ...head.headers }, etag: head.etag, body, upstreamMs: fill.upstreamMs });
+    const cache = head.cache === 'MISS' && joinedComplete ? 'HIT' : head.cache;
+    return this.#counted({ cache, status: head.status, headers: { ...head.headers }, etag: head.etag, body, upstreamMs: fill.upstreamMs });
   }
 
   #counted(a: Answer): Answer {
@@ -250,6 +253,11 @@ export class Cache {
       fills: this.#fills.size,
       requests: { ...this.counts },
     };
+  }
+
+  /** Resolves when the fills under way now have committed or given up. */
+  async idle(): Promise<void> {
+    await Promise.all([...this.#fills.values()].map((f) => f.done));
   }
 
   close(): void {

@@ -141,6 +141,11 @@ export class Fill {
     this.done = new Promise((resolve) => (this.#resolveDone = resolve));
   }
 
+  /** The whole body is in the spool (the commit may still be under way). */
+  get complete(): boolean {
+    return this.#total !== undefined && !this.#failure;
+  }
+
   /** New requests for the key may join (false after a pass-through switch or the end). */
   get joinable(): boolean {
     return this.#joinable;
