@@ -9,10 +9,12 @@
  *   go-proxy-rewriter check-config --config FILE
  *   go-proxy-rewriter certs init|export|status [--dir DIR]
  *   go-proxy-rewriter reload [--admin URL | --config FILE] [--pid PID]
+ *   go-proxy-rewriter cache ls [MODULE] | stats | purge MODULE[@VERSION] [--config FILE]
  * Must not: contain proxy logic or a subcommand's code (src/cli/*.ts). The
  * only place that calls process.exit besides `serve`'s signal handling.
  */
 import { Command, CommanderError } from 'commander';
+import { cacheCommands } from './cli/cache.js';
 import { caCommands } from './cli/certs.js';
 import { checkConfigCommand } from './cli/check-config.js';
 import { rewriteCommand } from './cli/rewrite.js';
@@ -31,6 +33,7 @@ program.addCommand(rewriteCommand());
 program.addCommand(checkConfigCommand());
 program.addCommand(caCommands());
 program.addCommand(reloadCommand());
+program.addCommand(cacheCommands());
 
 // addCommand() does not pass the help and exit settings down as command() does.
 for (const command of program.commands) command.copyInheritedSettings(program);

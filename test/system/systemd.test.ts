@@ -306,6 +306,10 @@ describe('under systemd 252 as PID 1', () => {
     expect(stat.trim().split('\n')).toEqual([`${STATE} 700 ${uid}`, `${STATE}/ca-key.pem 600 ${uid}`, `/var/cache/private/go-proxy-rewriter 700 ${uid}`]);
     const env = (await c.sh(`tr '\\0' '\\n' < /proc/${pid}/environ`)).split('\n');
     expect(env).toContain('CACHE_DIRECTORY=/var/cache/go-proxy-rewriter');
+    // The disk tier took it as its default (cache.dir unset) and could write there under ProtectSystem=strict.
+    const cacheLines = (await journal()).filter((l) => l.json?.msg?.startsWith('cache index'));
+    expect(cacheLines.length).toBeGreaterThan(0);
+    expect(cacheLines.every((l) => l.json!.msg === 'cache indexed' && l.json!.dir === '/var/cache/go-proxy-rewriter')).toBe(true);
     expect(env).toContain('STATE_DIRECTORY=/var/lib/go-proxy-rewriter');
     // The journal stream the proxy detected (log.format auto).
     expect(env.some((e) => /^JOURNAL_STREAM=\d+:\d+$/.test(e))).toBe(true);

@@ -21,6 +21,10 @@ test.each([
   ['src/status.ts', "import { createLogger } from './log.js';", 'pure module'],
   ['src/cache/planted.ts', "import { createUpstream } from '../upstream/forward.js';", 'cache/ knows no upstream'],
   ['src/cache/planted.ts', "import { startServer } from '../server.js';", 'cache/: process wiring'],
+  ['src/cache/planted.ts', "import type { UpstreamResponse } from '../upstream/forward.js';", 'cache/ knows no upstream'],
+  ['src/cache/store.ts', "import { readFile } from 'node:fs/promises';", 'no I/O here'],
+  ['src/tls/certs.ts', "import { readFile } from 'node:fs/promises';", 'no I/O here'],
+  ['src/rewrite/planted.ts', 'export const pid = process.pid;', 'pure module: pass values in'],
   ['src/tls/planted.ts', "import { createHandler } from '../handler.js';", 'tls/ knows no requests'],
   ['src/tls/planted.ts', "import http from 'node:http';", 'no I/O here'],
   ['src/handler.ts', "import { startServer } from './server.js';", 'handler.ts: process wiring'],
@@ -42,7 +46,8 @@ test.each([
 
 test.each([
   ['src/goproxy/planted.ts', "import { gprError } from '../errors.js';"],
-  ['src/cache/planted.ts', "import type { UpstreamResponse } from '../upstream/forward.js';"],
+  ['src/cache/planted.ts', "import { open } from 'node:fs/promises';"],
+  ['src/tls/certs.ts', "import { createSecureContext } from 'node:tls';"],
   ['src/handler.ts', "import { errorStatus } from './status.js';"],
   ['src/server/planted.ts', "import { createHandler } from '../handler.js';"],
   ['src/cli/planted.ts', "import { Command } from 'commander';\nimport { startServer } from '../server.js';"],
