@@ -66,7 +66,7 @@ export function reloadCommand(): Command {
     .description('reload a running proxy (POST /reload on its admin listener); exits 1 when it rejected the config')
     .option('--admin <url>', 'admin listener URL, e.g. http://127.0.0.1:9180 (default: listen.admin of --config)')
     .option('-c, --config <file>', 'config file to take listen.admin from')
-    .option('--pid <pid>', 'if the admin listener is unreachable, send SIGHUP to this process instead (outcome unknown)', positiveInt('--pid'))
+    .option('--pid <pid>', 'if the admin listener is unreachable or has no /reload, send SIGHUP to this process instead (outcome unknown)', positiveInt('--pid'))
     .option('--timeout-ms <ms>', 'how long to wait for the outcome', positiveInt('--timeout-ms'), 60_000)
     .action(async (opts: { admin?: string; config?: string; pid?: number; timeoutMs: number }) => {
       let base = opts.admin;
@@ -91,6 +91,13 @@ export function reloadCommand(): Command {
       const { status, body } = answer;
       if (status === 200 && body.ok === true) {
         process.stdout.write(`reloaded: config generation ${body.generation}\n`);
+        return;
+      }
+      // A proxy without the route (one started before an upgrade installed
+      // this command, while its unit already runs it) still reloads on SIGHUP.
+      if (status === 404 && opts.pid !== undefined) {
+        process.kill(opts.pid, 'SIGHUP');
+        process.stderr.write(`go-proxy-rewriter reload: ${base} has no POST /reload (404): sent SIGHUP to ${opts.pid} instead; the outcome is in its log\n`);
         return;
       }
       throw gprError('GPR_ERR_RELOAD', [base, `${status} ${body.code ? `${body.code}: ` : ''}${body.message ?? ''}`.trim()]);

@@ -5,7 +5,8 @@
 // while the old config keeps serving. Two fixture backends tell the configs
 // apart by the paths they receive (A: `internal` layout, B: `goproxy` under
 // /api/go/repo). test/system/ runs the same through systemd itself.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import { expect, onTestFinished, test } from 'vitest';
@@ -97,6 +98,30 @@ test('reload waits for the outcome: 0 with the generation, 1 with the problem wh
   expect(viaSignal.stderr).toContain(`sent SIGHUP to ${proxy.pid} instead`);
   expect((await proxy.waitFor((l) => l.msg === 'config reloaded', { from: at })).generation).toBe(4);
   expect(await probe()).toBe('B');
+});
+
+test('an admin listener without POST /reload (an older proxy): SIGHUP to --pid, else exit 1', async () => {
+  const old = http.createServer((req, res) => {
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('not found: try /healthz, /readyz or /metrics\n');
+  });
+  await new Promise<void>((resolve) => old.listen(0, '127.0.0.1', resolve));
+  onTestFinished(() => new Promise<void>((resolve) => old.close(() => resolve())));
+  const admin = `http://127.0.0.1:${(old.address() as net.AddressInfo).port}`;
+  expect((await cli(['reload', '--admin', admin])).code).toBe(1);
+
+  // A stand-in for the old proxy's process: reports the SIGHUP and exits.
+  const target = spawn(process.execPath, ['-e', "process.on('SIGHUP', () => { console.log('hup'); process.exit(0); }); console.log('ready'); setInterval(() => {}, 1000);"], { stdio: ['ignore', 'pipe', 'inherit'] });
+  onTestFinished(() => void target.kill('SIGKILL'));
+  let out = '';
+  target.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+  await new Promise<void>((resolve) => target.stdout.once('data', () => resolve()));
+  const exited = new Promise<number | null>((resolve) => target.once('close', resolve));
+  const r = await cli(['reload', '--admin', admin, '--pid', String(target.pid)]);
+  expect(r.code).toBe(0);
+  expect(r.stderr).toContain(`has no POST /reload (404): sent SIGHUP to ${target.pid} instead`);
+  expect(await exited).toBe(0);
+  expect(out).toBe('ready\nhup\n');
 });
 
 test('reload refuses a config without an admin listener and a bad --admin', async () => {
