@@ -5,10 +5,11 @@
  * Must not: serve proxy traffic.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Metrics } from './metrics.js';
+import type { Registry } from 'prom-client';
 
 export interface AdminDeps {
-  metrics: Metrics;
+  /** A worker supervisor passes the registry that aggregates its workers. */
+  metrics: { registry: Pick<Registry, 'metrics' | 'contentType'> };
   ready: () => boolean;
 }
 

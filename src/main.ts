@@ -9,12 +9,15 @@
  * Must not: contain proxy logic. The only place that calls process.exit.
  */
 import { Command, CommanderError } from 'commander';
+import { availableParallelism } from 'node:os';
 import { cacheKey, freshness } from './cache/http.js';
 import { loadConfig } from './config/load.js';
 import { gprError, isGprError } from './errors.js';
 import { parseProxyPath } from './goproxy/path.js';
 import { compileRewriter } from './rewrite/rules.js';
 import { startServer } from './server.js';
+import { workerCount } from './workers/messages.js';
+import { startSupervisor } from './workers/supervisor.js';
 import { caCommands } from './tls/cli.js';
 
 const program = new Command('go-proxy-rewriter')
@@ -28,7 +31,9 @@ program
   .option('-c, --config <file>', 'JSON config file (default: the embedded defaults)')
   .action(async (opts: { config?: string }) => {
     const config = await loadConfig(opts.config, process.env);
-    await startServer({ config, configPath: opts.config, exit: (code) => process.exit(code) });
+    // workers > 1: a supervisor process forks the servers (src/workers/); 1: this process serves.
+    const start = workerCount(config.workers, availableParallelism()) > 1 ? startSupervisor : startServer;
+    await start({ config, configPath: opts.config, exit: (code) => process.exit(code) });
   });
 
 program

@@ -43,6 +43,12 @@ export interface StartOptions {
   exit?: (code: number) => void;
   /** Clock for cache freshness, in ms; injectable for tests. Default Date.now. */
   now?: () => number;
+  /**
+   * Listen on these instead of LISTEN_FDS or `config.listen`: a worker
+   * process serves the sockets its supervisor holds (inherited fds, already
+   * bound; never rebound). Default: {@link listenTargets}.
+   */
+  listenTargets?: ListenTarget[];
 }
 
 export interface Listener {
@@ -61,8 +67,12 @@ export interface ProxyServer {
   readonly store: CacheStore;
   readonly metrics: Metrics;
   readonly log: Logger;
-  /** Re-reads the config and swaps in a new runtime; on failure the old one keeps serving. */
-  reload(): Promise<ReloadResult>;
+  /**
+   * Re-reads the config (or takes `config`, already validated: a worker gets
+   * it from its supervisor) and swaps in a new runtime; on failure the old
+   * one keeps serving.
+   */
+  reload(config?: Config): Promise<ReloadResult>;
   /** Stops accepting, lets requests finish (up to shutdown.drainTimeoutMs), closes. */
   close(): Promise<void>;
 }
@@ -74,7 +84,7 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
   const notifier: Notifier = createNotifier(env, { onError: (err) => log.warn({ err: err.message }, 'sd_notify failed') });
   const store = new CacheStore({ maxBytes: opts.config.cache.maxBytes, maxEntryBytes: opts.config.cache.maxEntryBytes, now: opts.now });
   const metrics = createMetrics(store);
-  const targets = listenTargets(opts.config.listen, env, process.pid);
+  const targets = opts.listenTargets ?? listenTargets(opts.config.listen, env, process.pid);
   const wantsTls = targets.some((t) => t.role === 'https');
   let generation = 1;
   const runtime = new RuntimeRef(buildRuntime(opts.config, generation, wantsTls ? await loadTlsMaterial(opts.config.tls, log) : undefined));
@@ -179,10 +189,13 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
 
   let reloading: Promise<ReloadResult> | undefined;
   let reloadAgain = false;
+  let givenConfig: Config | undefined;
   async function reloadOnce(): Promise<ReloadResult> {
     notifier.reloading();
     try {
-      const config = opts.configPath ? await loadConfig(opts.configPath, env) : runtime.current.config;
+      const given = givenConfig;
+      givenConfig = undefined;
+      const config = given ?? (opts.configPath ? await loadConfig(opts.configPath, env) : runtime.current.config);
       const tls = wantsTls ? await loadTlsMaterial(config.tls, log) : undefined;
       const next = buildRuntime(config, generation + 1, tls);
       generation += 1;
@@ -209,7 +222,8 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
   }
 
   /** Reloads never overlap; signals that arrive during one cause one more pass. */
-  function reload(): Promise<ReloadResult> {
+  function reload(config?: Config): Promise<ReloadResult> {
+    if (config) givenConfig = config;
     if (reloading) {
       reloadAgain = true;
       return reloading;

@@ -113,6 +113,8 @@ export const configSchema = z.strictObject({
     .prefault({})
     .refine((t) => (t.cert === undefined) === (t.key === undefined), { error: 'cert and key must be given together', path: ['cert'] }),
   shutdown: z.strictObject({ drainTimeoutMs: posInt().default(30_000) }).prefault({}),
+  /** Processes serving the proxy listeners: 1 (one process, no fork), N, or "auto" (one per core). */
+  workers: z.union([posInt(), z.literal('auto')], { error: 'must be a positive integer or "auto"' }).default(1),
 }).superRefine((config, ctx) => {
   if (config.cache.maxEntryBytes > config.cache.maxBytes) {
     ctx.addIssue({ code: 'custom', path: ['cache', 'maxEntryBytes'], input: config.cache.maxEntryBytes, message: `must not exceed cache.maxBytes (${config.cache.maxBytes})` });
