@@ -94,6 +94,8 @@ export const configSchema = z.strictObject({
           error: 'must be one of fatal, error, warn, info, debug, trace, silent',
         })
         .default('info'),
+      /** Which requests get an access line: all, only 4xx/5xx and errors, or none. */
+      access: z.enum(['all', 'errors', 'off'], { error: 'must be "all", "errors" or "off"' }).default('all'),
     })
     .prefault({}),
   tls: z
@@ -115,6 +117,20 @@ export const configSchema = z.strictObject({
   shutdown: z.strictObject({ drainTimeoutMs: posInt().default(30_000) }).prefault({}),
   /** Processes serving the proxy listeners: 1 (one process, no fork), N, or "auto" (one per core). */
   workers: z.union([posInt(), z.literal('auto')], { error: 'must be a positive integer or "auto"' }).default(1),
+  limits: z
+    .strictObject({
+      /**
+       * Open client connections over all proxy listeners (not the admin
+       * one); more are closed at once. Default (absent): derived from the
+       * open-file limit at start (see server/limits.ts).
+       */
+      maxConnections: posInt().optional(),
+      /** Time a client has to send the request line and headers; then 408. */
+      headersTimeoutMs: posInt().default(10_000),
+      /** How long an idle keep-alive connection is kept open. */
+      keepAliveTimeoutMs: posInt().default(30_000),
+    })
+    .prefault({}),
 }).superRefine((config, ctx) => {
   if (config.cache.maxEntryBytes > config.cache.maxBytes) {
     ctx.addIssue({ code: 'custom', path: ['cache', 'maxEntryBytes'], input: config.cache.maxEntryBytes, message: `must not exceed cache.maxBytes (${config.cache.maxBytes})` });
