@@ -111,6 +111,8 @@ export const configSchema = z.strictObject({
       cert: z.string().min(1).optional(),
       key: z.string().min(1).optional(),
       leafValidityHours: posInt().default(168),
+      /** Offer HTTP/2 (ALPN h2, http/1.1) on the HTTPS listener; false: http/1.1 only. Read at start. */
+      http2: z.boolean({ error: 'must be true or false' }).default(false),
     })
     .prefault({})
     .refine((t) => (t.cert === undefined) === (t.key === undefined), { error: 'cert and key must be given together', path: ['cert'] }),
