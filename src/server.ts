@@ -9,7 +9,8 @@
  */
 import type http from 'node:http';
 import { createAdminHandler } from './admin.js';
-import { CacheStore } from './cache/store.js';
+import { openCache, type Cache } from './cache/cache.js';
+import type { CacheStore } from './cache/store.js';
 import type { Config } from './config/schema.js';
 import { gprError } from './errors.js';
 import { createHandler } from './handler.js';
@@ -62,7 +63,10 @@ export interface ProxyServer {
   /** "http://127.0.0.1:PORT" of the first listener of `role`. */
   url(role: ListenTarget['role']): string;
   readonly runtime: RuntimeRef;
+  /** The memory tier (cache.memory). */
   readonly store: CacheStore;
+  /** Both tiers, the fills and the status counts. */
+  readonly cache: Cache;
   readonly metrics: Metrics;
   readonly log: Logger;
   /**
@@ -80,8 +84,12 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
   const env = opts.env ?? process.env;
   const log = opts.logger ?? createLogger({ level: opts.config.log.level });
   const notifier = createNotifier(env, { onError: (err) => log.warn({ err: err.message }, 'sd_notify failed') });
-  const store = new CacheStore({ maxBytes: opts.config.cache.maxBytes, maxEntryBytes: opts.config.cache.maxEntryBytes, now: opts.now });
-  const metrics = createMetrics(store);
+  const cache = await openCache(opts.config.cache, {
+    warn: (fields, msg) => log.warn(fields, msg),
+    onIndexed: (report) => log.info({ dir: opts.config.cache.dir, ...report }, 'cache indexed'),
+  }, opts.now);
+  const store = cache.memory;
+  const metrics = createMetrics(cache);
   const targets = opts.listenTargets ?? listenTargets(opts.config.listen, env, process.pid);
   const wantsTls = targets.some((t) => t.role === 'https');
   const runtime = new RuntimeRef(buildRuntime(opts.config, 1, wantsTls ? await loadTlsMaterial(opts.config.tls, log) : undefined));
@@ -103,14 +111,14 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
   });
   metrics.trackConnections(() => connections.open, maxConnections);
 
-  const handleRequest = createHandler({ runtime, store, log, metrics, draining: () => draining });
+  const handleRequest = createHandler({ runtime, cache, log, metrics, draining: () => draining });
   const proxy = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     connections.busy(req, res, () => {
       if (graceOver) connections.closeIdle();
     });
     handleRequest(req, res);
   };
-  const admin = createAdminHandler({ metrics, ready: () => !draining });
+  const admin = createAdminHandler({ metrics, ready: () => !draining, cache });
   let listeners: Listener[];
   try {
     listeners = await openListeners(targets, roleServers({ runtime, log, metrics, connections, proxy, admin }), log);
@@ -130,11 +138,14 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
     notifier,
     wantsTls,
     listen: opts.config.listen,
-    onApplied: (config) => servers(false).forEach((s) => applyLimits(s, config.limits)),
+    onApplied: (config) => {
+      servers(false).forEach((s) => applyLimits(s, config.limits));
+      cache.disk?.resize(config.cache.diskMaxBytes);
+    },
     statusLine,
   });
   function statusLine(): string {
-    const s = store.stats;
+    const s = cache.counts;
     const served = s.hits + s.misses + s.stale + s.bypass;
     const ratio = served ? ((s.hits / served) * 100).toFixed(1) : '0.0';
     return `config generation ${runtime.current.generation}; cache ${store.entries} entries, ${store.sizeBytes} bytes; hit ratio ${ratio}%; last reload: ${reloader.last()}`;
@@ -152,6 +163,9 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
       notifier,
       pendingReload: reloader.pending,
       onGraceOver: () => (graceOver = true),
+      // A fill whose readers are done may still be committing: let it finish, then close the tiers.
+      settle: () => cache.idle(),
+      closeLast: () => cache.close(),
     });
     return closing;
   };
@@ -160,5 +174,5 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
   notifier.ready(statusLine());
   notifier.startWatchdog();
 
-  return { listeners, url: (role) => listenerUrl(listeners, role), runtime, store, metrics, log, reload: reloader.reload, close };
+  return { listeners, url: (role) => listenerUrl(listeners, role), runtime, store, cache, metrics, log, reload: reloader.reload, close };
 }

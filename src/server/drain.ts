@@ -28,6 +28,10 @@ export interface DrainDeps {
   pendingReload: () => Promise<unknown> | undefined;
   /** Called once the idle grace is over; from then on every response that closes closes the idle connections. */
   onGraceOver: () => void;
+  /** Work to let finish (bounded by the drain timeout) before the runtimes close: cache fills committing. */
+  settle?: () => Promise<unknown>;
+  /** Called last, after the runtimes closed (the cache tiers). */
+  closeLast?: () => void;
 }
 
 export async function drain(deps: DrainDeps): Promise<void> {
@@ -80,7 +84,9 @@ export async function drain(deps: DrainDeps): Promise<void> {
         }),
     ),
   );
+  if (deps.settle) await Promise.race([deps.settle(), sleep(Math.max(0, deadline - Date.now()))]);
   runtime.closeAll();
+  deps.closeLast?.();
   // Messages go out one at a time; exiting before the queue is empty would drop STOPPING=1.
   await notifier.close();
   log.info({}, lifecycle.stopped);
