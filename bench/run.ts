@@ -347,7 +347,8 @@ async function startEnv(selected: readonly Scenario[], dir: string, accessLog: b
   const starts: Array<Promise<unknown>> = [];
   if (need.has('proxy') || need.has('proxy-https')) {
     starts.push(
-      startProxy(env, 'proxy', backendUrl, { https: need.has('proxy-https') }).then((p) => {
+      // With a disk tier (production's default): the memory tiers serve the HITs, and the workers' one shared fill is what coalesce-burst counts.
+      startProxy(env, 'proxy', backendUrl, { https: need.has('proxy-https'), cacheDir: join(dir, 'proxy-cache') }).then((p) => {
         env.proxy = p;
         if (need.has('proxy-https')) env.proxyCa = readFileSync(join(dir, 'tls', 'ca.pem'), 'utf8');
       }),
