@@ -18,7 +18,7 @@ declare -A tools=(
   [python3]=python3
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  tools=([nginx]=nginx-light [openssl]=openssl)
+  tools=([nginx]=nginx-light [openssl]=openssl [wrk]=wrk [go]=golang-go)
 fi
 
 missing=()
