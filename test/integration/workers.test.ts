@@ -10,10 +10,11 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { join } from 'node:path';
 import { beforeAll, expect, onTestFinished, test } from 'vitest';
-import { portOf, spawnProxy, tempDir, writeConfigAtomic, type ChildProxy, type LogLine } from '../helpers/child-proxy.js';
+import { cleanEnv, portOf, spawnProxy, tempDir, writeConfigAtomic, type ChildProxy, type LogLine } from '../helpers/child-proxy.js';
 import { bindLoopback } from '../helpers/fd-supervisor.js';
 import { startFixtureBackend, type FixtureBackend } from '../helpers/fixture-backend.js';
 import { get } from '../helpers/http-get.js';
+import { requireNotifyTools, startSink } from '../helpers/notify-sink.js';
 import { listeningSockets } from '../helpers/proc-sockets.js';
 import { startRequestLoop } from '../helpers/request-loop.js';
 
@@ -51,10 +52,10 @@ interface Started {
   workers(): Map<number, number>;
 }
 
-async function startWorkers(config: Record<string, unknown>, dir: string): Promise<Started> {
+async function startWorkers(config: Record<string, unknown>, dir: string, env?: Record<string, string>): Promise<Started> {
   const configPath = join(dir, 'config.json');
   await writeConfigAtomic(configPath, config);
-  const proxy = spawnProxy({ configPath });
+  const proxy = spawnProxy({ configPath, ...(env ? { env } : {}) });
   let ready = 0;
   await proxy.waitFor((l) => l.msg === 'worker ready' && ++ready === 2);
   const own = proxy.lines.filter((l) => l.msg === 'listening' && l.worker === undefined);
@@ -313,4 +314,43 @@ test('two workers, one disk tier: 500 concurrent GETs of one cold zip make exact
 
   s.proxy.signal('SIGTERM');
   expect(await s.proxy.exited).toEqual({ code: 0, signal: null });
+}, 60_000);
+
+test('sd_notify for the set: one READY=1 once both workers serve, watchdog pings only while every worker answers, one RELOADING/READY per SIGHUP', async () => {
+  requireNotifyTools();
+  const backend = await backendStarted();
+  const dir = await tempDir();
+  const sink = await startSink();
+  // Pings every 200 ms (WATCHDOG_USEC / 2); no WATCHDOG_PID, so they are the supervisor's.
+  const s = await startWorkers(baseConfig(backend, dir), dir, cleanEnv({ NOTIFY_SOCKET: sink.path, WATCHDOG_USEC: '400000' }));
+  const pings = () => sink.messages().filter((m) => m === 'WATCHDOG=1').length;
+  const ready = await sink.until('READY=1', (ms) => ms.some((m) => m.startsWith('READY=1')));
+  expect(ready.filter((m) => m.startsWith('READY=1'))).toHaveLength(1);
+  expect(ready.find((m) => m.startsWith('READY=1'))).toContain('STATUS=2/2 workers');
+  await sink.until('3 pings', () => pings() >= 3);
+
+  // A worker that stops answering (SIGSTOP: alive, but its event loop does not turn) stops the pings.
+  const stopped = s.workers().get(1)!;
+  process.kill(stopped, 'SIGSTOP');
+  try {
+    await s.proxy.waitFor((l) => l.msg === 'watchdog: not every worker answers; no ping this time', { from: s.proxy.lines.length });
+    const before = pings();
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    expect(pings() - before).toBeLessThanOrEqual(1);
+  } finally {
+    process.kill(stopped, 'SIGCONT');
+  }
+  const resumed = pings();
+  await sink.until('pings again', () => pings() >= resumed + 2);
+
+  const from = sink.messages().length;
+  s.proxy.signal('SIGHUP');
+  await s.proxy.waitFor((l) => l.msg === 'config reloaded' && l.worker === undefined);
+  const after = await sink.until('READY=1 after the reload', (ms) => ms.slice(from).some((m) => m.startsWith('READY=1')));
+  const reloadMessages = after.slice(from).filter((m) => m !== 'WATCHDOG=1');
+  expect(reloadMessages.map((m) => m.split('\n')[0])).toEqual(['RELOADING=1', 'READY=1']);
+
+  s.proxy.signal('SIGTERM');
+  expect(await s.proxy.exited).toEqual({ code: 0, signal: null });
+  expect(sink.messages().filter((m) => m === 'STOPPING=1')).toHaveLength(1);
 }, 60_000);
