@@ -7,7 +7,7 @@
  * parsed (goproxy/), rewritten (rewrite/) or cached (cache/).
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { pipeline, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { gprError, isGprError, type ErrorCode, type GprError } from './errors.js';
 import { LRUCache } from 'lru-cache';
@@ -138,7 +138,6 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     fields.cache = 'MISS';
     cache.record('MISS');
     if (!isGprError(err)) err = gprError('GPR_ERR_INTERNAL', [(err as Error).message], err);
-    // status.ts decides (the notfound policy: 404 makes the go command fall through to its next GOPROXY entry).
     const answer = errorStatus(err.code, rt.config.onUpstreamFailure);
     if (answer.fallthrough) return fail(res, fields, err, answer.status, `backend failed, so the go command may try its next GOPROXY entry: ${err.message}`);
     return fail(res, fields, err, answer.status);
@@ -252,15 +251,27 @@ function sendSlices(res: ServerResponse, fields: AccessFields, body: Buffer): vo
   pump();
 }
 
+/**
+ * Pipes a fill's body to the client at the client's pace, counting each
+ * chunk once the socket took it (an abort logs the bytes really sent).
+ */
 function streamBody(body: Readable, res: ServerResponse, fields: AccessFields): void {
   body.on('data', (chunk: Buffer) => {
-    fields.bytes += chunk.length;
+    const ok = res.write(chunk, (err) => {
+      if (!err) fields.bytes += chunk.length;
+    });
+    if (!ok) body.pause();
   });
-  pipeline(body, res, (err) => {
-    if (!err) return;
-    // The fill broke off (its error) or the client left (premature close, logged as 499).
+  res.on('drain', () => body.resume());
+  body.once('end', () => res.end());
+  body.once('error', (err) => {
+    // The fill broke off: the client sees the connection cut.
     if (isGprError(err)) fields.err = err.code;
     res.destroy();
+  });
+  // The client left (logged as 499): this reader leaves the fill.
+  res.once('close', () => {
+    if (!body.readableEnded) body.destroy();
   });
 }
 

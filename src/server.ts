@@ -84,10 +84,14 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
   const env = opts.env ?? process.env;
   const log = opts.logger ?? createLogger({ level: opts.config.log.level });
   const notifier = createNotifier(env, { onError: (err) => log.warn({ err: err.message }, 'sd_notify failed') });
-  const cache = await openCache(opts.config.cache, {
-    warn: (fields, msg) => log.warn(fields, msg),
-    onIndexed: (report) => log.info({ dir: opts.config.cache.dir, ...report }, 'cache indexed'),
-  }, opts.now);
+  const cache = await openCache(
+    opts.config.cache,
+    {
+      warn: (fields, msg) => log.warn(fields, msg),
+      onIndexed: (report) => log.info({ dir: opts.config.cache.dir, ...report }, 'cache indexed'),
+    },
+    opts.now,
+  );
   const store = cache.memory;
   const metrics = createMetrics(cache);
   const targets = opts.listenTargets ?? listenTargets(opts.config.listen, env, process.pid);
@@ -132,16 +136,13 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
     configPath: opts.configPath,
     env,
     runtime,
-    store,
+    cache,
     log,
     metrics,
     notifier,
     wantsTls,
     listen: opts.config.listen,
-    onApplied: (config) => {
-      servers(false).forEach((s) => applyLimits(s, config.limits));
-      cache.disk?.resize(config.cache.diskMaxBytes);
-    },
+    onApplied: (config) => servers(false).forEach((s) => applyLimits(s, config.limits)),
     statusLine,
   });
   function statusLine(): string {
@@ -161,11 +162,9 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
       runtime,
       log,
       notifier,
+      cache,
       pendingReload: reloader.pending,
       onGraceOver: () => (graceOver = true),
-      // A fill whose readers are done may still be committing: let it finish, then close the tiers.
-      settle: () => cache.idle(),
-      closeLast: () => cache.close(),
     });
     return closing;
   };

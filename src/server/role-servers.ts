@@ -42,6 +42,19 @@ export interface RoleServerDeps {
   admin: Handler;
 }
 
+/**
+ * Method and path of a request the parser rejected, from the bytes it saw
+ * (Node's `rawPacket`), for the access line; empty when there are none.
+ */
+export function requestLine(rawPacket: unknown): { method: string; host: string; path: string } {
+  if (!Buffer.isBuffer(rawPacket)) return { method: '', host: '', path: '' };
+  const text = rawPacket.toString('latin1', 0, Math.min(rawPacket.length, 8192));
+  const end = text.indexOf('\r\n');
+  const [method = '', target = ''] = (end === -1 ? text : text.slice(0, end)).split(' ');
+  const host = /\r\nhost:[ \t]*([^\r\n]*)/i.exec(text)?.[1]?.trim() ?? '';
+  return { method: escapeControls(method.slice(0, 32)), host: escapeControls(host.slice(0, 256)), path: escapeControls(loggablePath(target.slice(0, 4096))) };
+}
+
 /** Node's server timeouts from `limits`; applied at start and on every reload. */
 export function applyLimits(server: http.Server, limits: Config['limits']): void {
   server.headersTimeout = limits.headersTimeoutMs;
@@ -84,10 +97,13 @@ export function roleServers(deps: RoleServerDeps): (role: ListenRole) => Server 
     connections.track(server, tls);
     server.on('clientError', (err: Error & { code?: string }, socket: Socket) => {
       const inProgress = (socket as Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage;
-      if (err.code === 'ECONNRESET' || !socket.writable || inProgress?.headersSent) return socket.destroy();
+      // Only HTTP-level problems get an answer: a socket or TLS error
+      // (ECONNRESET, ERR_SSL_* such as a refused renegotiation) cannot carry one.
+      const httpProblem = err.code?.startsWith('HPE_') || err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+      if (!httpProblem || !socket.writable || inProgress?.headersSent) return socket.destroy();
       const code = clientErrorCode(err.code);
       const detail = code === 'GPR_ERR_HEADERS_TOO_LARGE' ? MAX_HEADER_BYTES : code === 'GPR_ERR_REQUEST_TIMEOUT' ? server.headersTimeout : (err.code ?? err.message);
-      answerRaw(socket, code, errorTable[code].message.replace('%s', String(detail)), { method: '', host: '', path: '' });
+      answerRaw(socket, code, errorTable[code].message.replace('%s', String(detail)), requestLine((err as { rawPacket?: unknown }).rawPacket));
     });
     // Without a listener Node drops a CONNECT without a word (and without an access line).
     server.on('connect', (req: http.IncomingMessage, socket: Socket) => {
