@@ -115,6 +115,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       // The upstream call. Its response satisfies cache/fill.ts's BodySource.
       fetch: () => countUpstream(rt.upstream.fetch(upstreamPath, headers)),
       ttl: rt.config.cache,
+      staleIfErrorMs: rt.config.cache.staleIfErrorMs,
       idleTimeoutMs: rt.config.timeouts.responseMs,
       maxObjectBytes: rt.config.cache.maxObjectBytes,
       upstreamLabel: rt.upstream.label,

@@ -45,6 +45,8 @@ export interface MissContext {
   /** Starts the backend request (the handler's one call into upstream/). */
   fetch: () => Promise<BodySource>;
   ttl: { mutableTtlMs: number; notFoundTtlMs: number };
+  /** How long past its expiry a mutable 200 is answered STALE while it is refreshed. */
+  staleIfErrorMs: number;
   idleTimeoutMs: number;
   maxObjectBytes: number;
   upstreamLabel: string;
@@ -116,9 +118,24 @@ export class Cache {
    * failed before a head and there is no stale copy.
    */
   async answer(key: string, request: ProxyRequest, ctx: MissContext): Promise<Answer> {
-    const stale = this.memory.get(key);
-    if (stale?.fresh) return this.#counted(Cache.fromObject(stale.object, 'HIT'));
+    const found = this.memory.get(key);
+    if (found?.fresh) return this.#counted(Cache.fromObject(found.object, 'HIT'));
+    // A stale copy is usable only for staleIfErrorMs past its expiry.
+    const stale = found && this.memory.now() - found.object.expiresAtMs <= ctx.staleIfErrorMs ? found : undefined;
     const immutable = isImmutable(request);
+    if (stale && !immutable && stale.object.status === 200) {
+      // Stale-while-revalidate (issue 9): answer at once, refresh in the background (one fill per key).
+      if (!this.#fills.get(key)?.joinable) {
+        const refresh = this.#startFill(key, request, ctx, undefined);
+        refresh.head.then(
+          (head) => {
+            if (head.cache === 'BYPASS') this.#warn({ key, backend: ctx.upstreamLabel, status: head.status }, 'cache refresh not stored: keeping the stale copy');
+          },
+          (err: GprError) => this.#warn({ key, backend: ctx.upstreamLabel, err: err.code }, 'cache refresh failed: keeping the stale copy'),
+        );
+      }
+      return this.#counted(Cache.fromObject(stale.object, 'STALE'));
+    }
     for (let attempt = 0; ; attempt++) {
       if (this.disk && immutable) {
         const hit = await this.#fromDisk(key);
