@@ -38,6 +38,8 @@ export interface Answer {
   upstreamMs?: number;
   /** Set on STALE: why the refresh failed. */
   err?: GprError;
+  /** For a streamed body without Content-Length: its length once complete (rejects if it breaks off). */
+  length?: Promise<number>;
 }
 
 /** What a miss needs from the caller. */
@@ -232,7 +234,7 @@ export class Cache {
     }
     const body = fill.reader();
     const cache = head.cache === 'MISS' && joinedComplete ? 'HIT' : head.cache;
-    return this.#counted({ cache, status: head.status, headers: { ...head.headers }, etag: head.etag, body, upstreamMs: fill.upstreamMs });
+    return this.#counted({ cache, status: head.status, headers: { ...head.headers }, etag: head.etag, body, upstreamMs: fill.upstreamMs, length: fill.length });
   }
 
   #counted(a: Answer): Answer {

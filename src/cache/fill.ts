@@ -93,6 +93,10 @@ export class Fill {
   readonly #o: FillOptions;
   readonly head: Promise<FillHead>;
   readonly done: Promise<void>;
+  /** The body length once the body is complete; rejects when the fill breaks off. */
+  readonly length: Promise<number>;
+  #resolveLength!: (n: number) => void;
+  #rejectLength!: (e: Error) => void;
   #resolveHead!: (h: FillHead) => void;
   #rejectHead!: (e: GprError) => void;
   #resolveDone!: () => void;
@@ -139,6 +143,11 @@ export class Fill {
     });
     this.head.catch(() => {});
     this.done = new Promise((resolve) => (this.#resolveDone = resolve));
+    this.length = new Promise((resolve, reject) => {
+      this.#resolveLength = resolve;
+      this.#rejectLength = reject;
+    });
+    this.length.catch(() => {});
   }
 
   /** The whole body is in the spool (the commit may still be under way). */
@@ -389,6 +398,7 @@ export class Fill {
     if (this.#failure) return;
     this.#over = true;
     this.#total = this.#bytes;
+    this.#resolveLength(this.#bytes);
     this.#notify();
     const stored = this.#stored as ObjectHead;
     const fresh = this.#fresh;
@@ -423,6 +433,7 @@ export class Fill {
     this.#over = true;
     this.#joinable = false;
     this.#failure = err;
+    this.#rejectLength(err);
     this.#source?.abort(err);
     this.#notify();
     const disk = this.#o.disk;
@@ -436,6 +447,7 @@ export class Fill {
     this.#joinable = false;
     this.#failure = err;
     this.#rejectHead(err);
+    this.#rejectLength(err);
     const disk = this.#o.disk;
     if (disk) {
       // Readers in other processes see the failure in the header before the spool goes.
