@@ -19,14 +19,14 @@ export default tseslint.config(
     files: ['src/**'],
     ignores: ['src/upstream/forward.ts'],
     rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', { paths: [{ name: 'http-proxy', message: 'only src/upstream/forward.ts imports http-proxy' }] }],
+      '@typescript-eslint/no-restricted-imports': ['error', { paths: [{ name: 'undici', message: 'only src/upstream/forward.ts imports undici (the forwarding engine)' }] }],
     },
   },
   {
     // Pure modules: no I/O, no environment.
-    files: ['src/goproxy/**', 'src/rewrite/**', 'src/cache/http.ts', 'src/systemd/listen-fds.ts', 'src/config/schema.ts', 'src/tls/x509.ts'],
+    files: ['src/goproxy/**', 'src/rewrite/**', 'src/cache/http.ts', 'src/systemd/listen-fds.ts', 'src/config/schema.ts', 'src/tls/x509.ts', 'src/upstream/route.ts', 'src/upstream/health.ts'],
     rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', { paths: [...io.map((name) => ({ name, message: 'pure module: no I/O', allowTypeImports: true })), { name: 'http-proxy', message: 'pure module: no I/O' }] }],
+      '@typescript-eslint/no-restricted-imports': ['error', { paths: [...io.map((name) => ({ name, message: 'pure module: no I/O', allowTypeImports: true })), { name: 'undici', message: 'pure module: no I/O' }] }],
       'no-restricted-globals': ['error', { name: 'process', message: 'pure module: pass values in' }],
     },
   },
@@ -34,7 +34,7 @@ export default tseslint.config(
     // State without I/O: may build TLS contexts, may not touch files or sockets.
     files: ['src/tls/certs.ts', 'src/cache/store.ts', 'src/cache/flight.ts'],
     rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', { paths: [...io.filter((m) => m !== 'node:tls').map((name) => ({ name, message: 'no I/O here', allowTypeImports: true })), { name: 'http-proxy', message: 'no I/O here' }] }],
+      '@typescript-eslint/no-restricted-imports': ['error', { paths: [...io.filter((m) => m !== 'node:tls').map((name) => ({ name, message: 'no I/O here', allowTypeImports: true })), { name: 'undici', message: 'no I/O here' }] }],
     },
   },
 );

@@ -10,13 +10,19 @@ import type { Metrics } from './metrics.js';
 export interface AdminDeps {
   metrics: Metrics;
   ready: () => boolean;
+  /** False when every upstream entry is cooling down: /readyz is 503 then too. */
+  upstreamsAvailable?: () => boolean;
 }
 
 export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res: ServerResponse) => void {
   return function handleAdmin(req, res) {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') return text(res, 200, 'ok\n');
-    if (path === '/readyz') return deps.ready() ? text(res, 200, 'ready\n') : text(res, 503, 'draining\n');
+    if (path === '/readyz') {
+      if (!deps.ready()) return text(res, 503, 'draining\n');
+      if (deps.upstreamsAvailable?.() === false) return text(res, 503, 'every upstream is cooling down after repeated failures\n');
+      return text(res, 200, 'ready\n');
+    }
     if (path === '/metrics') {
       deps.metrics.registry.metrics().then(
         (body) => {

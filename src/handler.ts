@@ -39,6 +39,8 @@ const reqIdPrefix = process.pid.toString(36);
 export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const { store, log, metrics } = deps;
   const parsedPaths = new LRUCache<string, ParseResult>({ max: 10_000 });
+  /** The chain entry that answered a fetch, for the access lines of everyone who joined it. */
+  const answeredBy = new WeakMap<Flight, string>();
 
   return function handleRequest(req, res) {
     const rt = deps.runtime.acquire();
@@ -95,8 +97,12 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     const parsed = parse(req.url ?? '/', sumdbHost);
     if (!parsed.ok) return fail(res, fields, gprError(parsed.code, parsed.args));
     fields.path = parsed.path;
-    const upstreamPath = rt.rewrite(parsed.request);
-    fields.upstreamPath = upstreamPath;
+    // Private patterns, checksum databases and the chain: decided in upstream/route.ts.
+    const route = rt.route(parsed.request);
+    if (route.kind === 'refuse') return fail(res, fields, gprError(route.code, route.args));
+    if (route.kind === 'supported') return supported(req, res, fields);
+    const chain = route.chain;
+    fields.upstreamPath = chain.firstPath(parsed.request);
 
     const key = cacheKey(parsed.request);
     const cached = store.get(key);
@@ -114,14 +120,22 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
         store,
         ttl: rt.config.cache,
         idleTimeoutMs: rt.config.timeouts.responseMs,
-        upstreamLabel: rt.upstream.label,
+        upstreamLabel: chain.label,
         onDone: () => deps.runtime.unhold(rt),
-      }).start(() => countUpstream(rt.upstream.fetch(upstreamPath, headers)));
+      });
+      const started = flight;
+      flight.start(() =>
+        countUpstream(chain.fetch(parsed.request, headers)).then((r) => {
+          answeredBy.set(started, chain.entries.length > 1 ? r.entry.label + r.entry.path : r.entry.path);
+          return r;
+        }),
+      );
     }
     const joined = flight;
     const waiter = {
       onHead(head: FlightHead): BodySink | null {
         fields.upstreamMs = round(joined.upstreamMs);
+        fields.upstreamPath = answeredBy.get(joined) ?? fields.upstreamPath;
         return sendHead(req, res, fields, head);
       },
       onError(err: GprError) {
@@ -131,7 +145,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
           return sendObject(req, res, fields, cached.object, 'STALE');
         }
         fields.cache = 'MISS';
-        if (rt.config.onUpstreamFailure === 'notfound') {
+        if (route.onFailure === 'notfound') {
           // 404 makes the go command fall through to the next GOPROXY entry
           // (`direct` by default) instead of failing the build.
           return fail(res, fields, err, 404, `backend failed, so the go command may try its next GOPROXY entry: ${err.message}`);
@@ -243,6 +257,16 @@ function headersOf(object: CachedObject, cache: CacheStatus, cacheControl: strin
   };
   if (object.lastModified) headers['last-modified'] = object.lastModified;
   return headers;
+}
+
+/**
+ * `/sumdb/<name>/supported` of a configured checksum database: the go
+ * command then sends that database's traffic through this proxy.
+ */
+function supported(req: IncomingMessage, res: ServerResponse, fields: AccessFields): void {
+  fields.cache = 'BYPASS';
+  res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': 0, 'cache-control': 'no-cache', 'x-cache': 'BYPASS' });
+  res.end();
 }
 
 /**

@@ -18,6 +18,10 @@ export interface Metrics {
   reloads: Counter<'result'>;
   generation: Gauge;
   tlsRefused: Counter<'reason'>;
+  /** 1 while a chain entry takes requests, 0 while it cools down (passive health). */
+  upstreamUp: Gauge<'upstream'>;
+  /** Cool-downs started, by chain entry. */
+  upstreamCooldowns: Counter<'upstream'>;
 }
 
 /** Creates the metrics, reading cache gauges from `store` at scrape time. */
@@ -62,5 +66,7 @@ export function createMetrics(store: CacheStore): Metrics {
     reloads: new Counter({ name: 'gpr_config_reloads_total', help: 'Config reloads, by result', labelNames: ['result'], registers }),
     generation: new Gauge({ name: 'gpr_config_generation', help: 'Generation of the config in use (1 at start)', registers }),
     tlsRefused: new Counter({ name: 'gpr_tls_refused_total', help: 'TLS handshakes refused, by reason', labelNames: ['reason'], registers }),
+    upstreamUp: new Gauge({ name: 'gpr_upstream_up', help: 'Chain entry takes requests (1) or cools down after repeated failures (0)', labelNames: ['upstream'], registers }),
+    upstreamCooldowns: new Counter({ name: 'gpr_upstream_cooldowns_total', help: 'Cool-downs started after repeated failures, by chain entry', labelNames: ['upstream'], registers }),
   };
 }

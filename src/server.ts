@@ -17,7 +17,7 @@ import { errorTable, isGprError } from './errors.js';
 import { createHandler } from './handler.js';
 import { accessLog, announce, createLogger, lifecycle, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { buildRuntime, RuntimeRef } from './runtime.js';
+import { buildRuntime, describeUpstream, healthReporter, RuntimeRef, upstreamAvailable } from './runtime.js';
 import { createNotifier, type Notifier } from './systemd/notify.js';
 import { listenOn, listenTargets, type ListenTarget } from './systemd/sockets.js';
 import { loadTlsMaterial } from './tls/material.js';
@@ -77,7 +77,8 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
   const targets = listenTargets(opts.config.listen, env, process.pid);
   const wantsTls = targets.some((t) => t.role === 'https');
   let generation = 1;
-  const runtime = new RuntimeRef(buildRuntime(opts.config, generation, wantsTls ? await loadTlsMaterial(opts.config.tls, log) : undefined));
+  const chainHooks = healthReporter(log, metrics, env);
+  const runtime = new RuntimeRef(buildRuntime(opts.config, generation, wantsTls ? await loadTlsMaterial(opts.config.tls, log) : undefined, chainHooks));
   metrics.generation.set(generation);
   let draining = false;
   let idleGraceOver = false;
@@ -100,7 +101,7 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
     });
     handleRequest(req, res);
   };
-  const admin = createAdminHandler({ metrics, ready: () => !draining });
+  const admin = createAdminHandler({ metrics, ready: () => !draining, upstreamsAvailable: () => upstreamAvailable(runtime.current) });
   const refusedNames = new Set<string>();
 
   const serverOptions = { maxHeaderSize: MAX_HEADER_BYTES, keepAliveTimeout: 60_000, requestTimeout: 60_000 };
@@ -184,7 +185,7 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
     try {
       const config = opts.configPath ? await loadConfig(opts.configPath, env) : runtime.current.config;
       const tls = wantsTls ? await loadTlsMaterial(config.tls, log) : undefined;
-      const next = buildRuntime(config, generation + 1, tls);
+      const next = buildRuntime(config, generation + 1, tls, chainHooks);
       generation += 1;
       runtime.swap(next);
       store.resize(config.cache.maxBytes, config.cache.maxEntryBytes);
@@ -195,7 +196,7 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
       metrics.reloads.inc({ result: 'ok' });
       metrics.generation.set(generation);
       lastReload = `ok (generation ${generation})`;
-      announce(log, 'info', { generation, upstream: config.upstream, rewrite: config.rewrite }, lifecycle.reloaded);
+      announce(log, 'info', { generation, upstream: describeUpstream(config.upstream), rewrite: config.rewrite }, lifecycle.reloaded);
       return { ok: true, generation };
     } catch (err) {
       const error = err as Error;
