@@ -7,22 +7,25 @@
  * parsed (goproxy/), rewritten (rewrite/) or cached (cache/).
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { pipeline, type Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { gprError, isGprError, type GprError } from './errors.js';
 import { LRUCache } from 'lru-cache';
-import { parseProxyPath, type ParseResult } from './goproxy/path.js';
+import { parseProxyPath, type ParseResult, type ProxyRequest } from './goproxy/path.js';
 import { cacheKey, notModified, NO_STORE } from './cache/http.js';
-import { Flight, type BodySink, type FlightHead } from './cache/flight.js';
-import type { CacheStore, CachedObject } from './cache/store.js';
+import type { Answer, Cache, MissContext } from './cache/cache.js';
+import type { CachedObject } from './cache/store.js';
 import { accessLog, type AccessFields, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { RuntimeRef, Runtime } from './runtime.js';
+import type { Chain } from './upstream/chain.js';
+import type { FailurePolicy } from './upstream/route.js';
 
 type CacheStatus = NonNullable<AccessFields['cache']>;
 
 export interface HandlerDeps {
   runtime: RuntimeRef;
-  store: CacheStore;
+  cache: Cache;
   log: Logger;
   metrics: Metrics;
   /** True once the server drains: answers carry Connection: close. */
@@ -37,10 +40,8 @@ const reqIdPrefix = process.pid.toString(36);
 
 /** Creates the request handler for the proxy listeners. */
 export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  const { store, log, metrics } = deps;
+  const { cache, log, metrics } = deps;
   const parsedPaths = new LRUCache<string, ParseResult>({ max: 10_000 });
-  /** The chain entry that answered a fetch, for the access lines of everyone who joined it. */
-  const answeredBy = new WeakMap<Flight, string>();
 
   return function handleRequest(req, res) {
     const rt = deps.runtime.acquire();
@@ -100,66 +101,52 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     // Private patterns, checksum databases and the chain: decided in upstream/route.ts.
     const route = rt.route(parsed.request);
     if (route.kind === 'refuse') return fail(res, fields, gprError(route.code, route.args));
-    if (route.kind === 'supported') return supported(req, res, fields);
-    const chain = route.chain;
-    fields.upstreamPath = chain.firstPath(parsed.request);
+    if (route.kind === 'supported') return supported(res, fields);
+    fields.upstreamPath = route.chain.firstPath(parsed.request);
 
     const key = cacheKey(parsed.request);
-    const cached = store.get(key);
-    if (cached?.fresh) return sendObject(req, res, fields, cached.object, 'HIT');
+    const cached = cache.lookup(key);
+    if (cached?.fresh) return sendObject(req, res, fields, cached.object);
+    cache.answer(key, parsed.request, missContext(rt, req, parsed, route.chain, fields)).then(
+      (answer) => send(req, res, fields, answer),
+      (err: GprError) => upstreamFailed(route.onFailure, res, fields, err),
+    );
+  }
 
-    let flight = store.flights.get(key);
-    if (!flight) {
-      const headers = upstreamHeaders(req, parsed.path);
-      // The fetch may outlive this request (other clients join it): its
-      // runtime, and so its backend connection, stays open until it ends.
-      deps.runtime.hold(rt);
-      flight = new Flight({
-        key,
-        request: parsed.request,
-        store,
-        ttl: rt.config.cache,
-        idleTimeoutMs: rt.config.timeouts.responseMs,
-        upstreamLabel: chain.label,
-        onDone: () => deps.runtime.unhold(rt),
-      });
-      const started = flight;
-      flight.start(() =>
+  /** What a miss needs: the one call into the upstream chain, the TTLs and limits. */
+  function missContext(rt: Runtime, req: IncomingMessage, parsed: { request: ProxyRequest; path: string }, chain: Chain, fields: AccessFields): MissContext {
+    const headers = upstreamHeaders(req, parsed.path);
+    return {
+      // The upstream call. Its response satisfies cache/fill.ts's BodySource;
+      // the access line names the entry that answered (a full URL when the chain has several).
+      fetch: () =>
         countUpstream(chain.fetch(parsed.request, headers)).then((r) => {
-          answeredBy.set(started, chain.entries.length > 1 ? r.entry.label + r.entry.path : r.entry.path);
+          fields.upstreamPath = chain.entries.length > 1 ? r.entry.label + r.entry.path : r.entry.path;
           return r;
         }),
-      );
-    }
-    const joined = flight;
-    const waiter = {
-      onHead(head: FlightHead): BodySink | null {
-        fields.upstreamMs = round(joined.upstreamMs);
-        fields.upstreamPath = answeredBy.get(joined) ?? fields.upstreamPath;
-        return sendHead(req, res, fields, head);
+      ttl: rt.config.cache,
+      idleTimeoutMs: rt.config.timeouts.responseMs,
+      maxObjectBytes: rt.config.cache.maxObjectBytes,
+      upstreamLabel: chain.label,
+      // A fill may outlive this request (other clients read it): its
+      // runtime, and so its backend connection, stays open until it ends.
+      onFill: () => {
+        deps.runtime.hold(rt);
+        return { done: () => deps.runtime.unhold(rt) };
       },
-      onError(err: GprError) {
-        fields.upstreamMs = round(joined.upstreamMs);
-        if (cached) {
-          fields.err = err.code;
-          return sendObject(req, res, fields, cached.object, 'STALE');
-        }
-        fields.cache = 'MISS';
-        if (route.onFailure === 'notfound') {
-          // 404 makes the go command fall through to the next GOPROXY entry
-          // (`direct` by default) instead of failing the build.
-          return fail(res, fields, err, 404, `backend failed, so the go command may try its next GOPROXY entry: ${err.message}`);
-        }
-        return fail(res, fields, err);
-      },
-      onAbort(err: GprError) {
-        fields.err = err.code;
-        res.destroy(err);
-      },
-      onEnd() {},
     };
-    res.once('close', () => joined.leave(waiter));
-    joined.join(waiter);
+  }
+
+  function upstreamFailed(onFailure: FailurePolicy, res: ServerResponse, fields: AccessFields, err: GprError): void {
+    fields.cache = 'MISS';
+    cache.record('MISS');
+    if (!isGprError(err)) err = gprError('GPR_ERR_INTERNAL', [(err as Error).message], err);
+    if (onFailure === 'notfound' && err.code.startsWith('GPR_ERR_UPSTREAM')) {
+      // 404 makes the go command fall through to the next GOPROXY entry
+      // (`direct` by default) instead of failing the build.
+      return fail(res, fields, err, 404, `backend failed, so the go command may try its next GOPROXY entry: ${err.message}`);
+    }
+    return fail(res, fields, err);
   }
 
   /**
@@ -190,40 +177,48 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     );
   }
 
-  function sendHead(req: IncomingMessage, res: ServerResponse, fields: AccessFields, head: FlightHead): BodySink | null {
-    fields.cache = head.cacheable ? 'MISS' : 'BYPASS';
-    store.stats[head.cacheable ? 'misses' : 'bypass']++;
-    if (head.status === 200 && notModified(req.headers['if-none-match'], head.etag)) {
-      res.writeHead(304, notModifiedHeaders(head.headers, fields.cache)).end();
-      return null;
-    }
-    res.writeHead(head.status, { ...head.headers, 'x-cache': fields.cache });
-    if (req.method === 'HEAD') {
-      res.end();
-      return null;
-    }
-    return {
-      write(chunk) {
-        fields.bytes += chunk.length;
-        return res.write(chunk);
-      },
-      once: (event, listener) => res.once(event, listener),
-      removeListener: (event, listener) => res.removeListener(event, listener),
-      end: () => res.end(),
+  /** Writes an answer: head, then the body at the client's pace; a broken body cuts the connection. */
+  function send(req: IncomingMessage, res: ServerResponse, fields: AccessFields, answer: Answer): void {
+    fields.cache = answer.cache;
+    fields.upstreamMs = round(answer.upstreamMs);
+    if (answer.err) fields.err = answer.err.code;
+    const body = answer.body;
+    const discard = () => {
+      if (!Buffer.isBuffer(body)) body.destroy();
     };
+    if (res.destroyed) return discard();
+    const headers: OutgoingHttpHeaders = { ...answer.headers, 'x-cache': answer.cache };
+    // A stale copy is an emergency answer: clients must not keep it.
+    if (answer.cache === 'STALE') headers['cache-control'] = 'no-cache';
+    if (answer.status === 200 && notModified(req.headers['if-none-match'], answer.etag)) {
+      discard();
+      res.writeHead(304, notModifiedHeaders(headers, answer.cache)).end();
+      return;
+    }
+    res.writeHead(answer.status, headers);
+    if (req.method === 'HEAD') {
+      discard();
+      res.end();
+      return;
+    }
+    if (Buffer.isBuffer(body)) {
+      fields.bytes = body.length;
+      res.end(body);
+      return;
+    }
+    streamBody(body, res, fields);
   }
 
-  function sendObject(req: IncomingMessage, res: ServerResponse, fields: AccessFields, object: CachedObject, cache: CacheStatus): void {
-    fields.cache = cache;
-    store.stats[cache === 'HIT' ? 'hits' : 'stale']++;
+  function sendObject(req: IncomingMessage, res: ServerResponse, fields: AccessFields, object: CachedObject): void {
+    fields.cache = 'HIT';
+    cache.record('HIT');
     if (object.status === 200 && notModified(req.headers['if-none-match'], object.etag)) {
-      const headers: OutgoingHttpHeaders = { etag: object.etag, 'cache-control': cache === 'STALE' ? 'no-cache' : object.cacheControl, 'x-cache': cache };
+      const headers: OutgoingHttpHeaders = { etag: object.etag, 'cache-control': object.cacheControl, 'x-cache': 'HIT' };
       if (object.lastModified) headers['last-modified'] = object.lastModified;
       res.writeHead(304, headers).end();
       return;
     }
-    // A stale copy is an emergency answer: clients must not keep it.
-    res.writeHead(object.status, cache === 'HIT' ? hitHeaders(object) : headersOf(object, 'STALE', 'no-cache'));
+    res.writeHead(object.status, hitHeaders(object));
     if (req.method === 'HEAD') {
       res.end();
       return;
@@ -231,6 +226,18 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     fields.bytes = object.body.length;
     res.end(object.body);
   }
+}
+
+function streamBody(body: Readable, res: ServerResponse, fields: AccessFields): void {
+  body.on('data', (chunk: Buffer) => {
+    fields.bytes += chunk.length;
+  });
+  pipeline(body, res, (err) => {
+    if (!err) return;
+    // The fill broke off (its error) or the client left (premature close, logged as 499).
+    if (isGprError(err)) fields.err = err.code;
+    res.destroy();
+  });
 }
 
 /**
@@ -248,12 +255,14 @@ function hitHeaders(object: CachedObject): string[] {
 }
 
 function headersOf(object: CachedObject, cache: CacheStatus, cacheControl: string): OutgoingHttpHeaders {
+  const encoding = object.contentEncoding ? { 'content-encoding': object.contentEncoding } : {};
   const headers: OutgoingHttpHeaders = {
     'content-type': object.contentType,
     'content-length': object.body.length,
     etag: object.etag,
     'cache-control': cacheControl,
     'x-cache': cache,
+    ...encoding,
   };
   if (object.lastModified) headers['last-modified'] = object.lastModified;
   return headers;
@@ -263,7 +272,7 @@ function headersOf(object: CachedObject, cache: CacheStatus, cacheControl: strin
  * `/sumdb/<name>/supported` of a configured checksum database: the go
  * command then sends that database's traffic through this proxy.
  */
-function supported(req: IncomingMessage, res: ServerResponse, fields: AccessFields): void {
+function supported(res: ServerResponse, fields: AccessFields): void {
   fields.cache = 'BYPASS';
   res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': 0, 'cache-control': 'no-cache', 'x-cache': 'BYPASS' });
   res.end();

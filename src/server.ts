@@ -10,7 +10,8 @@ import https from 'node:https';
 import net, { type AddressInfo, type Server, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { createAdminHandler } from './admin.js';
-import { CacheStore } from './cache/store.js';
+import { openCache, type Cache } from './cache/cache.js';
+import type { CacheStore } from './cache/store.js';
 import { loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { errorTable, isGprError } from './errors.js';
@@ -58,7 +59,10 @@ export interface ProxyServer {
   /** "http://127.0.0.1:PORT" of the first listener of `role`. */
   url(role: ListenTarget['role']): string;
   readonly runtime: RuntimeRef;
+  /** The memory tier (cache.memory). */
   readonly store: CacheStore;
+  /** Both tiers, the fills and the status counts. */
+  readonly cache: Cache;
   readonly metrics: Metrics;
   readonly log: Logger;
   /** Re-reads the config and swaps in a new runtime; on failure the old one keeps serving. */
@@ -72,8 +76,12 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
   const env = opts.env ?? process.env;
   const log = opts.logger ?? createLogger({ level: opts.config.log.level });
   const notifier: Notifier = createNotifier(env, { onError: (err) => log.warn({ err: err.message }, 'sd_notify failed') });
-  const store = new CacheStore({ maxBytes: opts.config.cache.maxBytes, maxEntryBytes: opts.config.cache.maxEntryBytes, now: opts.now });
-  const metrics = createMetrics(store);
+  const cache = await openCache(opts.config.cache, {
+    warn: (fields, msg) => log.warn(fields, msg),
+    onIndexed: (report) => log.info({ dir: opts.config.cache.dir, ...report }, 'cache indexed'),
+  }, opts.now);
+  const store = cache.memory;
+  const metrics = createMetrics(cache);
   const targets = listenTargets(opts.config.listen, env, process.pid);
   const wantsTls = targets.some((t) => t.role === 'https');
   let generation = 1;
@@ -84,7 +92,7 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
   let idleGraceOver = false;
   let lastReload = 'none';
 
-  const handleRequest = createHandler({ runtime, store, log, metrics, draining: () => draining });
+  const handleRequest = createHandler({ runtime, cache, log, metrics, draining: () => draining });
   // Responses in progress on the proxy listeners. A request that began before
   // the drain got no `Connection: close` from the handler; left alone, its
   // keep-alive connection would idle after the answer and hold the drain open
@@ -172,7 +180,7 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
   }
 
   function statusLine(): string {
-    const s = store.stats;
+    const s = cache.counts;
     const served = s.hits + s.misses + s.stale + s.bypass;
     const ratio = served ? ((s.hits / served) * 100).toFixed(1) : '0.0';
     return `config generation ${runtime.current.generation}; cache ${store.entries} entries, ${store.sizeBytes} bytes; hit ratio ${ratio}%; last reload: ${lastReload}`;
@@ -189,6 +197,7 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
       generation += 1;
       runtime.swap(next);
       store.resize(config.cache.maxBytes, config.cache.maxEntryBytes);
+      cache.disk?.resize(config.cache.diskMaxBytes);
       log.level = config.log.level;
       if (JSON.stringify(config.listen) !== JSON.stringify(opts.config.listen)) {
         log.warn({ listen: config.listen }, 'listen addresses changed: they take effect on restart');
@@ -280,6 +289,7 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
         ),
       );
       runtime.closeAll();
+      cache.close();
       // Messages go out one at a time; exiting before the queue is empty would drop STOPPING=1.
       await notifier.close();
       log.info({}, lifecycle.stopped);
@@ -322,6 +332,7 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
     },
     runtime,
     store,
+    cache,
     metrics,
     log,
     reload,
