@@ -31,7 +31,7 @@ export default tseslint.config(
   },
   {
     // Pure modules: no I/O, no environment.
-    files: ['src/goproxy/**', 'src/rewrite/**', 'src/cache/http.ts', 'src/systemd/listen-fds.ts', 'src/config/schema.ts', 'src/tls/x509.ts', 'src/upstream/route.ts', 'src/upstream/health.ts'],
+    files: ['src/goproxy/**', 'src/rewrite/**', 'src/cache/http.ts', 'src/systemd/listen-fds.ts', 'src/config/schema.ts', 'src/tls/x509.ts', 'src/upstream/route.ts', 'src/upstream/health.ts', 'src/upstream/redact.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': ['error', { paths: [...io.map((name) => ({ name, message: 'pure module: no I/O', allowTypeImports: true })), { name: 'undici', message: 'pure module: no I/O' }] }],
       'no-restricted-globals': ['error', { name: 'process', message: 'pure module: pass values in' }],

@@ -51,10 +51,10 @@ export function rewriteCommand(): Command {
           lines.push(['route', route.privateMatch ? `private (pattern ${route.privateMatch}): its own upstream only` : request.kind === 'sumdb' ? `checksum database ${request.name}` : 'public chain']);
           route.chain.plan(request).forEach((step, i, steps) => {
             lines.push([i === 0 ? 'upstream' : `upstream ${i + 1}`, step.url]);
-            const notes: string[] = [step.health];
+            const notes: string[] = [];
             if (step.headerNames.length) notes.push(`headers ${step.headerNames.map((h) => `${h}: [redacted]`).join(', ')}`);
             if (i < steps.length - 1) notes.push(step.fallThrough === 'error' ? 'then "|": next after any error (refused, timeout, 5xx) or 404/410' : 'then ",": next only after 404/410');
-            lines.push(['', notes.join('; ')]);
+            if (notes.length) lines.push(['', notes.join('; ')]);
           });
           lines.push(['on failure', route.onFailure === 'notfound' ? '404 (the go command tries its next GOPROXY entry), or the stale copy' : '502/504, or the stale copy']);
           const fresh = freshness(request, 200, config.cache);
