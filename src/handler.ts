@@ -125,6 +125,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
           return r;
         }),
       ttl: rt.config.cache,
+      staleIfErrorMs: rt.config.cache.staleIfErrorMs,
       idleTimeoutMs: rt.config.timeouts.responseMs,
       maxObjectBytes: rt.config.cache.maxObjectBytes,
       upstreamLabel: chain.label,
@@ -195,6 +196,23 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       res.writeHead(304, notModifiedHeaders(headers, answer.cache)).end();
       return;
     }
+    if (!Buffer.isBuffer(body) && req.httpVersion === '1.0' && headers['content-length'] === undefined && answer.length && req.method !== 'HEAD') {
+      // An HTTP/1.0 client reads to the close: without a length it cannot tell
+      // a cut from the end. It gets the head once the body is whole in the spool.
+      answer.length.then(
+        (n) => {
+          if (res.destroyed) return discard();
+          res.writeHead(answer.status, { ...headers, 'content-length': n });
+          streamBody(body, res, fields);
+        },
+        (err: GprError) => {
+          fields.err = err.code;
+          discard();
+          res.destroy();
+        },
+      );
+      return;
+    }
     res.writeHead(answer.status, headers);
     if (req.method === 'HEAD') {
       discard();
@@ -206,6 +224,8 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       res.end(body);
       return;
     }
+    // The head goes out now: a body that breaks off later is a visible cut.
+    res.flushHeaders();
     streamBody(body, res, fields);
   }
 

@@ -6,6 +6,7 @@
  *   go-proxy-rewriter rewrite PATH [--config FILE] [--host HOST]
  *   go-proxy-rewriter check-config --config FILE
  *   go-proxy-rewriter certs init|export|status [--dir DIR]
+ *   go-proxy-rewriter cache ls [MODULE] | stats | purge MODULE[@VERSION] [--config FILE]
  * Must not: contain proxy logic. The only place that calls process.exit.
  */
 import { Command, CommanderError } from 'commander';
@@ -14,6 +15,7 @@ import { isGprError } from './errors.js';
 import { rewriteCommand } from './cli/rewrite.js';
 import { startServer } from './server.js';
 import { caCommands } from './tls/cli.js';
+import { cacheCommands } from './cli/cache.js';
 
 const program = new Command('go-proxy-rewriter')
   .description('Go module proxy: rewrites Go proxy requests to an internal cache backend, caches them, and terminates TLS for the Go proxy hosts')
@@ -41,6 +43,7 @@ program
   });
 
 program.addCommand(caCommands());
+program.addCommand(cacheCommands());
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) process.exit(err.exitCode);

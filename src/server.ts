@@ -109,7 +109,7 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
     });
     handleRequest(req, res);
   };
-  const admin = createAdminHandler({ metrics, ready: () => !draining, upstreamsAvailable: () => upstreamAvailable(runtime.current) });
+  const admin = createAdminHandler({ metrics, ready: () => !draining, upstreamsAvailable: () => upstreamAvailable(runtime.current), cache });
   const refusedNames = new Set<string>();
 
   const serverOptions = { maxHeaderSize: MAX_HEADER_BYTES, keepAliveTimeout: 60_000, requestTimeout: 60_000 };
@@ -288,6 +288,8 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
             }),
         ),
       );
+      // A fill whose readers are done may still be committing: let it finish.
+      await Promise.race([cache.idle(), new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
       runtime.closeAll();
       cache.close();
       // Messages go out one at a time; exiting before the queue is empty would drop STOPPING=1.

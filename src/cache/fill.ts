@@ -93,6 +93,10 @@ export class Fill {
   readonly #o: FillOptions;
   readonly head: Promise<FillHead>;
   readonly done: Promise<void>;
+  /** The body length once the body is complete; rejects when the fill breaks off. */
+  readonly length: Promise<number>;
+  #resolveLength!: (n: number) => void;
+  #rejectLength!: (e: Error) => void;
   #resolveHead!: (h: FillHead) => void;
   #rejectHead!: (e: GprError) => void;
   #resolveDone!: () => void;
@@ -110,6 +114,7 @@ export class Fill {
   #bytes = 0;
   #contentLength: number | undefined;
   #ended = false;
+  #sourceError: Error | undefined;
   #over = false;
   #failure: GprError | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
@@ -138,6 +143,16 @@ export class Fill {
     });
     this.head.catch(() => {});
     this.done = new Promise((resolve) => (this.#resolveDone = resolve));
+    this.length = new Promise((resolve, reject) => {
+      this.#resolveLength = resolve;
+      this.#rejectLength = reject;
+    });
+    this.length.catch(() => {});
+  }
+
+  /** The whole body is in the spool (the commit may still be under way). */
+  get complete(): boolean {
+    return this.#total !== undefined && !this.#failure;
   }
 
   /** New requests for the key may join (false after a pass-through switch or the end). */
@@ -210,6 +225,14 @@ export class Fill {
     if (this.#holdBytes > 0) this.#held = [];
     else this.#decide(undefined);
 
+    if (!framed) {
+      // Node's HTTP client ends a close-delimited body at a reset as if at a
+      // FIN; only its socket's 'error' (emitted before that 'end') tells them apart.
+      const socket = (res.body as Readable & { socket?: { once(e: 'error', l: (err: Error) => void): unknown } }).socket;
+      socket?.once('error', (err) => {
+        if (!this.#ended) this.#sourceError = err;
+      });
+    }
     res.body.on('data', (chunk: Buffer) => this.#onData(chunk));
     res.body.on('end', () => void this.#onEnd());
     res.body.on('close', () => {
@@ -270,6 +293,9 @@ export class Fill {
       this.#headLength = header.length - FIXED_BYTES;
       this.#queueWrite(header, 0, false);
     }
+    // An answer that is not stored is not shared with later requests either
+    // (it may be private): they fetch their own.
+    if (!fresh) this.#joinable = false;
     this.#resolveHead(this.#head);
     if (!o.disk && !fresh) this.#passThrough();
   }
@@ -352,6 +378,9 @@ export class Fill {
     this.#ended = true;
     clearTimeout(this.#idleTimer);
     const o = this.#o;
+    if (this.#sourceError) {
+      return this.#broken(gprError('GPR_ERR_UPSTREAM_BODY', [o.upstreamLabel, this.#sourceError.message]));
+    }
     if (this.#contentLength !== undefined && this.#bytes !== this.#contentLength) {
       return this.#broken(gprError('GPR_ERR_UPSTREAM_BODY', [o.upstreamLabel, `${this.#bytes} of ${this.#contentLength} bytes`]));
     }
@@ -369,6 +398,7 @@ export class Fill {
     if (this.#failure) return;
     this.#over = true;
     this.#total = this.#bytes;
+    this.#resolveLength(this.#bytes);
     this.#notify();
     const stored = this.#stored as ObjectHead;
     const fresh = this.#fresh;
@@ -401,7 +431,9 @@ export class Fill {
     if (this.#over) return;
     if (!this.#head) return void this.#fail(err);
     this.#over = true;
+    this.#joinable = false;
     this.#failure = err;
+    this.#rejectLength(err);
     this.#source?.abort(err);
     this.#notify();
     const disk = this.#o.disk;
@@ -412,8 +444,10 @@ export class Fill {
   async #fail(err: GprError): Promise<void> {
     if (this.#over) return;
     this.#over = true;
+    this.#joinable = false;
     this.#failure = err;
     this.#rejectHead(err);
+    this.#rejectLength(err);
     const disk = this.#o.disk;
     if (disk) {
       // Readers in other processes see the failure in the header before the spool goes.
