@@ -12,7 +12,7 @@
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
-import { Pool, type Dispatcher } from 'undici';
+import { buildConnector, Pool, type Dispatcher } from 'undici';
 import { gprError, type GprError } from '../errors.js';
 
 /** What the backend answered: head and a body stream to consume. */
@@ -50,14 +50,32 @@ export interface UpstreamOptions {
   extraHeaders?: OutgoingHttpHeaders;
 }
 
+/** Set while an ECONNRESET is being dispatched to undici's socket listeners (see the connector). */
+let resetting = false;
+
 /** Creates the backend client for one runtime (one pool). */
 export function createUpstream(opts: UpstreamOptions): Upstream {
   const target = new URL(opts.url);
   const label = `${target.protocol}//${target.host}`;
+  const connector = buildConnector({ timeout: opts.connectMs });
   const pool = new Pool(target.origin, {
     connections: opts.maxSockets ?? 256,
     pipelining: 1,
-    connect: { timeout: opts.connectMs },
+    connect: (connectOpts, callback) =>
+      connector(connectOpts, (err, socket) => {
+        // undici ends a close-delimited body (no Content-Length, not chunked)
+        // when the connection is reset, as if the backend had closed it
+        // cleanly (client-h1.js onHttpSocketError, for macOS). A reset proves
+        // nothing about completeness, so note it: its listener runs
+        // synchronously around undici's, and onResponseEnd below then cuts
+        // the body instead of ending it.
+        socket?.prependListener('error', (e: NodeJS.ErrnoException) => {
+          if (e.code !== 'ECONNRESET') return;
+          resetting = true;
+          process.nextTick(() => (resetting = false));
+        });
+        callback(err, socket as never);
+      }),
     headersTimeout: opts.responseMs,
     // The cache flight times body pauses itself (timeouts.responseMs), and a
     // slow client pausing the body must not count as a stalled backend.
@@ -98,6 +116,7 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
           if (!(body as Readable).push(chunk)) controller.pause();
         },
         onResponseEnd() {
+          if (resetting) return void body?.destroy(gprError('GPR_ERR_UPSTREAM_BODY', [label, 'the connection was reset before a close-delimited body was proven complete']));
           ended = true;
           body?.push(null);
         },
