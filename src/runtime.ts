@@ -12,8 +12,6 @@ import type { ProxyRequest } from './goproxy/path.js';
 import { chainLabel, createChain, entrySpecs, type Chain, type ChainHooks } from './upstream/chain.js';
 import { createRouter, type Router } from './upstream/route.js';
 import type { TlsMaterial } from './tls/material.js';
-import type { Logger } from './log.js';
-import type { Metrics } from './metrics.js';
 
 export interface Runtime {
   readonly generation: number;
@@ -61,25 +59,6 @@ export function buildRuntime(config: Config, generation: number, tls: TlsMateria
 /** `upstream` for a log line: GOPROXY syntax, never header values. */
 export function describeUpstream(setting: Config['upstream']): string {
   return typeof setting === 'string' ? setting : chainLabel(setting);
-}
-
-/**
- * Chain hooks that put entry health into logs (`upstream cooling down`,
- * `upstream probing`, `upstream healthy`) and metrics (gpr_upstream_up,
- * gpr_upstream_cooldowns_total).
- */
-export function healthReporter(log: Logger, metrics: Metrics, env: NodeJS.ProcessEnv): ChainHooks {
-  return {
-    env,
-    onHealth(upstream, state, failures, initial) {
-      metrics.upstreamUp.set({ upstream }, state === 'cooling' ? 0 : 1);
-      if (initial) return;
-      if (state === 'cooling') {
-        metrics.upstreamCooldowns.inc({ upstream });
-        log.warn({ upstream, failures }, 'upstream cooling down');
-      } else log.info({ upstream, failures }, state === 'probing' ? 'upstream probing' : 'upstream healthy');
-    },
-  };
 }
 
 /** True unless every entry of the public chain is cooling down (/readyz). */

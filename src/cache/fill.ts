@@ -32,6 +32,7 @@ import type { ProxyRequest } from '../goproxy/path.js';
 import { DiskTier, encodeHeader, FileBodyReader, FIXED_BYTES, SpoolState, type FillLock, type FillProgress, type ObjectHead } from './disk.js';
 import { bodyEtag, cacheControl, freshness, invalidImmutable, keyEtag, MAX_INFO_BYTES, NO_STORE, unstorableReason, validationBytes, type Freshness } from './http.js';
 import type { CacheStore } from './store.js';
+import { isBackendFailure } from '../status.js';
 
 /**
  * The backend answer a fill consumes. The upstream's response satisfies it
@@ -203,7 +204,7 @@ export class Fill {
     this.#source = res;
     const o = this.#o;
     const { status, headers } = res;
-    if (status >= 500 || status === 429) {
+    if (isBackendFailure(status)) {
       res.body.resume();
       return void this.#fail(gprError('GPR_ERR_UPSTREAM_STATUS', [o.upstreamLabel, status]));
     }

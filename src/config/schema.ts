@@ -205,6 +205,8 @@ export const configSchema = z.strictObject({
           error: 'must be one of fatal, error, warn, info, debug, trace, silent',
         })
         .default('info'),
+      /** Which requests get an access line: all, only 4xx/5xx and errors, or none. */
+      access: z.enum(['all', 'errors', 'off'], { error: 'must be "all", "errors" or "off"' }).default('all'),
     })
     .prefault({}),
   tls: z
@@ -224,6 +226,20 @@ export const configSchema = z.strictObject({
     .prefault({})
     .refine((t) => (t.cert === undefined) === (t.key === undefined), { error: 'cert and key must be given together', path: ['cert'] }),
   shutdown: z.strictObject({ drainTimeoutMs: posInt().default(30_000) }).prefault({}),
+  limits: z
+    .strictObject({
+      /**
+       * Open client connections over all proxy listeners (not the admin
+       * one); more are closed at once. Default (absent): derived from the
+       * open-file limit at start (see server/limits.ts).
+       */
+      maxConnections: posInt().optional(),
+      /** Time a client has to send the request line and headers; then 408. */
+      headersTimeoutMs: posInt().default(10_000),
+      /** How long an idle keep-alive connection is kept open. */
+      keepAliveTimeoutMs: posInt().default(30_000),
+    })
+    .prefault({}),
 }).superRefine((config, ctx) => {
   if (config.cache.maxEntryBytes > config.cache.maxBytes) {
     ctx.addIssue({ code: 'custom', path: ['cache', 'maxEntryBytes'], input: config.cache.maxEntryBytes, message: `must not exceed cache.maxBytes (${config.cache.maxBytes})` });
