@@ -4,7 +4,11 @@
 // /sumdb/<name>/supported (answered here), then lookups and tiles through the
 // proxy, and verifies every module; lookups and full tiles come from the
 // cache on a second run; a tampered zip fails with the go command's checksum
-// mismatch; names that are not configured get 404.
+// mismatch; names that are not configured get 404; an intercepted TLS
+// connection to sum.golang.org (paths without /sumdb/<name>) is the same database.
+import { readFile } from 'node:fs/promises';
+import https from 'node:https';
+import { join } from 'node:path';
 import { expect, onTestFinished, test } from 'vitest';
 import { startFixtureBackend, type FixtureBackend, type FixtureBackendOptions } from '../helpers/fixture-backend.js';
 import { fixtureModules } from '../helpers/fixture-modules.js';
@@ -12,6 +16,7 @@ import { goWorkspace, ok, parseJsonStream, runGo } from '../helpers/go.js';
 import { get } from '../helpers/http-get.js';
 import { startTestProxy, type LogLine } from '../helpers/proxy.js';
 import { startSumdb } from '../helpers/sumdb.js';
+import { tempDir } from '../helpers/temp.js';
 
 const GO_TIMEOUT_MS = 120_000;
 const NAME = 'sum.fixture.test';
@@ -86,4 +91,32 @@ test('supported is answered here for configured names only; other names get 404 
   expect((await get(`${p.url}/sumdb/sum.golang.org/lookup/example.com/lib@v1.0.0`)).status).toBe(404);
   expect(b.requests).toHaveLength(0);
   expect(p.accessLines().map((l) => l.err)).toEqual([null, 'GPR_ERR_SUMDB_UNKNOWN', 'GPR_ERR_SUMDB_UNKNOWN']);
+});
+
+test('an intercepted connection to sum.golang.org (no /sumdb prefix) reaches the configured database, with private lookups refused', async () => {
+  const db = await backend(); // records what the "checksum database" is asked
+  const dir = await tempDir('gpr-sumdb-tls-');
+  const p = await startTestProxy({
+    upstream: db.url,
+    sumdb: { 'sum.golang.org': `${db.url}/sumdb-root` },
+    private: [{ match: 'corp.example', status: 404 }],
+    listen: { http: '127.0.0.1:0', https: '127.0.0.1:0', admin: '127.0.0.1:0' },
+    tls: { dir },
+  });
+  const port = Number(new URL(p.server.url('https')).port);
+  const ca = await readFile(join(dir, 'ca.pem'));
+  const tlsGet = (path: string) =>
+    new Promise<number>((resolve, reject) => {
+      https
+        .get({ host: '127.0.0.1', port, path, servername: 'sum.golang.org', ca, headers: { host: 'sum.golang.org' }, agent: false }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        })
+        .on('error', reject);
+    });
+  await tlsGet('/lookup/example.com/lib@v1.0.0');
+  await tlsGet('/tile/8/0/001');
+  expect(await tlsGet('/lookup/corp.example/x@v1.0.0')).toBe(403);
+  expect(db.requests.map((r) => r.path)).toEqual(['/sumdb-root/lookup/example.com/lib@v1.0.0', '/sumdb-root/tile/8/0/001']);
+  expect(p.accessLines().map((l) => l.upstreamPath)).toEqual(['/sumdb-root/lookup/example.com/lib@v1.0.0', '/sumdb-root/tile/8/0/001', null]);
 });
