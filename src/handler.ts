@@ -122,6 +122,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       // The upstream call. Its response satisfies cache/fill.ts's BodySource.
       fetch: () => countUpstream(rt.upstream.fetch(upstreamPath, headers)),
       ttl: rt.config.cache,
+      staleIfErrorMs: rt.config.cache.staleIfErrorMs,
       idleTimeoutMs: rt.config.timeouts.responseMs,
       maxObjectBytes: rt.config.cache.maxObjectBytes,
       upstreamLabel: rt.upstream.label,
@@ -187,6 +188,23 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     if (answer.status === 200 && notModified(req.headers['if-none-match'], answer.etag)) {
       discard();
       res.writeHead(304, notModifiedHeaders(headers, answer.cache)).end();
+      return;
+    }
+    if (!Buffer.isBuffer(body) && req.httpVersion === '1.0' && headers['content-length'] === undefined && answer.length && req.method !== 'HEAD') {
+      // An HTTP/1.0 client reads to the close: without a length it cannot tell
+      // a cut from the end. It gets the head once the body is whole in the spool.
+      answer.length.then(
+        (n) => {
+          if (res.destroyed) return discard();
+          res.writeHead(answer.status, { ...headers, 'content-length': n });
+          streamBody(body, res, fields);
+        },
+        (err: GprError) => {
+          fields.err = err.code;
+          discard();
+          res.destroy();
+        },
+      );
       return;
     }
     res.writeHead(answer.status, headers);

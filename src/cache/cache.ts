@@ -38,6 +38,8 @@ export interface Answer {
   upstreamMs?: number;
   /** Set on STALE: why the refresh failed. */
   err?: GprError;
+  /** For a streamed body without Content-Length: its length once complete (rejects if it breaks off). */
+  length?: Promise<number>;
 }
 
 /** What a miss needs from the caller. */
@@ -45,6 +47,8 @@ export interface MissContext {
   /** Starts the backend request (the handler's one call into upstream/). */
   fetch: () => Promise<BodySource>;
   ttl: { mutableTtlMs: number; notFoundTtlMs: number };
+  /** How long past its expiry a mutable 200 is answered STALE while it is refreshed. */
+  staleIfErrorMs: number;
   idleTimeoutMs: number;
   maxObjectBytes: number;
   upstreamLabel: string;
@@ -116,9 +120,24 @@ export class Cache {
    * failed before a head and there is no stale copy.
    */
   async answer(key: string, request: ProxyRequest, ctx: MissContext): Promise<Answer> {
-    const stale = this.memory.get(key);
-    if (stale?.fresh) return this.#counted(Cache.fromObject(stale.object, 'HIT'));
+    const found = this.memory.get(key);
+    if (found?.fresh) return this.#counted(Cache.fromObject(found.object, 'HIT'));
+    // A stale copy is usable only for staleIfErrorMs past its expiry.
+    const stale = found && this.memory.now() - found.object.expiresAtMs <= ctx.staleIfErrorMs ? found : undefined;
     const immutable = isImmutable(request);
+    if (stale && !immutable && stale.object.status === 200) {
+      // Stale-while-revalidate (issue 9): answer at once, refresh in the background (one fill per key).
+      if (!this.#fills.get(key)?.joinable) {
+        const refresh = this.#startFill(key, request, ctx, undefined);
+        refresh.head.then(
+          (head) => {
+            if (head.cache === 'BYPASS') this.#warn({ key, backend: ctx.upstreamLabel, status: head.status }, 'cache refresh not stored: keeping the stale copy');
+          },
+          (err: GprError) => this.#warn({ key, backend: ctx.upstreamLabel, err: err.code }, 'cache refresh failed: keeping the stale copy'),
+        );
+      }
+      return this.#counted(Cache.fromObject(stale.object, 'STALE'));
+    }
     for (let attempt = 0; ; attempt++) {
       if (this.disk && immutable) {
         const hit = await this.#fromDisk(key);
@@ -215,7 +234,7 @@ export class Cache {
     }
     const body = fill.reader();
     const cache = head.cache === 'MISS' && joinedComplete ? 'HIT' : head.cache;
-    return this.#counted({ cache, status: head.status, headers: { ...head.headers }, etag: head.etag, body, upstreamMs: fill.upstreamMs });
+    return this.#counted({ cache, status: head.status, headers: { ...head.headers }, etag: head.etag, body, upstreamMs: fill.upstreamMs, length: fill.length });
   }
 
   #counted(a: Answer): Answer {

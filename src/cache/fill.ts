@@ -94,6 +94,10 @@ export class Fill {
   readonly #o: FillOptions;
   readonly head: Promise<FillHead>;
   readonly done: Promise<void>;
+  /** The body length once the body is complete; rejects when the fill breaks off. */
+  readonly length: Promise<number>;
+  #resolveLength!: (n: number) => void;
+  #rejectLength!: (e: Error) => void;
   #resolveHead!: (h: FillHead) => void;
   #rejectHead!: (e: GprError) => void;
   #resolveDone!: () => void;
@@ -140,6 +144,11 @@ export class Fill {
     });
     this.head.catch(() => {});
     this.done = new Promise((resolve) => (this.#resolveDone = resolve));
+    this.length = new Promise((resolve, reject) => {
+      this.#resolveLength = resolve;
+      this.#rejectLength = reject;
+    });
+    this.length.catch(() => {});
   }
 
   /** The whole body is in the spool (the commit may still be under way). */
@@ -390,6 +399,7 @@ export class Fill {
     if (this.#failure) return;
     this.#over = true;
     this.#total = this.#bytes;
+    this.#resolveLength(this.#bytes);
     this.#notify();
     const stored = this.#stored as ObjectHead;
     const fresh = this.#fresh;
@@ -424,6 +434,7 @@ export class Fill {
     this.#over = true;
     this.#joinable = false;
     this.#failure = err;
+    this.#rejectLength(err);
     this.#source?.abort(err);
     this.#notify();
     const disk = this.#o.disk;
@@ -437,6 +448,7 @@ export class Fill {
     this.#joinable = false;
     this.#failure = err;
     this.#rejectHead(err);
+    this.#rejectLength(err);
     const disk = this.#o.disk;
     if (disk) {
       // Readers in other processes see the failure in the header before the spool goes.

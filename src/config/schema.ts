@@ -78,6 +78,12 @@ export const configSchema = z.strictObject({
       mutableTtlMs: nonNegInt().default(60_000),
       notFoundTtlMs: nonNegInt().default(30_000),
       /**
+       * How long past its TTL a list, @latest or query .info is still answered
+       * from cache (X-Cache: STALE) while a background request refreshes it, and
+       * kept when refreshes fail.
+       */
+      staleIfErrorMs: nonNegInt().default(24 * 60 * 60 * 1000),
+      /**
        * Disk tier directory; null = memory only. Absent: `$CACHE_DIRECTORY`
        * (systemd's CacheDirectory=) or `cache` in the working directory
        * (config/load.ts resolves it).
