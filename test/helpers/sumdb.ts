@@ -3,10 +3,9 @@
 // GO111MODULE=off from the x/mod and x/crypto copies vendored in the Go
 // toolchain, linked into a temporary GOPATH; starts it on 127.0.0.1:0 with a
 // fresh note key pair. Must not know about the proxy.
-import { spawn } from 'node:child_process';
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, copyFile, symlink, rm } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -29,7 +28,7 @@ export function buildSumdbServer(): Promise<string> {
       if (!existsSync(join(vendor, pkg))) throw new Error(`the Go toolchain at ${goroot} has no vendored golang.org/x/${pkg}: the checksum database fixture cannot be built`);
     }
     const gopath = await mkdtemp(join(tmpdir(), 'gpr-sumdb-gopath-'));
-    process.once('exit', () => void rm(gopath, { recursive: true, force: true }));
+    process.once('exit', () => rmSync(gopath, { recursive: true, force: true }));
     await mkdir(join(gopath, 'src/golang.org/x'), { recursive: true });
     await mkdir(join(gopath, 'src/sumdbserver'));
     await symlink(join(vendor, 'mod'), join(gopath, 'src/golang.org/x/mod'));

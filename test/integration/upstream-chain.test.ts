@@ -147,12 +147,12 @@ test('passive health: an entry failing repeatedly is skipped, shows in metrics a
 test('an entry probed after its cool-down is healthy again once it answers', async () => {
   const flaky = await backend();
   flaky.setFailure('500');
-  const p = await startTestProxy({ upstream: [{ url: flaky.url, health: { maxFailures: 1, cooldownMs: 200 } }] });
+  const p = await startTestProxy({ upstream: [{ url: flaky.url, health: { maxFailures: 1, cooldownMs: 1_500 } }] });
   expect((await get(p.url + INFO)).status).toBe(404);
   flaky.setFailure('none');
   expect((await get(p.url + ZIP)).status).toBe(404); // still cooling: not asked
   expect(flaky.count(ZIP)).toBe(0);
-  await new Promise((r) => setTimeout(r, 250));
+  await new Promise((r) => setTimeout(r, 1_600));
   expect((await get(p.url + ZIP)).status).toBe(200);
   expect(p.logs.map((l) => l.msg).filter((m) => m.startsWith('upstream '))).toEqual(['upstream cooling down', 'upstream probing', 'upstream healthy']);
 });
