@@ -13,7 +13,8 @@ import type { Config } from '../config/schema.js';
 import { isGprError } from '../errors.js';
 import { announce, lifecycle, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { buildRuntime, type RuntimeRef } from '../runtime.js';
+import { buildRuntime, describeUpstream, type RuntimeRef } from '../runtime.js';
+import { healthReporter } from './upstream-health.js';
 import type { Notifier } from '../systemd/notify.js';
 import { loadTlsMaterial } from '../tls/material.js';
 
@@ -62,7 +63,7 @@ export function createReloader(deps: ReloaderDeps): Reloader {
       const config = next ?? (deps.configPath ? await loadConfig(deps.configPath, deps.env) : runtime.current.config);
       const tls = deps.wantsTls ? await loadTlsMaterial(config.tls, log) : undefined;
       const generation = runtime.current.generation + 1;
-      runtime.swap(buildRuntime(config, generation, tls));
+      runtime.swap(buildRuntime(config, generation, tls, healthReporter(log, deps.metrics, deps.env)));
       deps.cache.memory.resize(config.cache.maxBytes, config.cache.maxEntryBytes);
       deps.cache.disk?.resize(config.cache.diskMaxBytes);
       log.level = config.log.level;
@@ -73,7 +74,7 @@ export function createReloader(deps: ReloaderDeps): Reloader {
       metrics.reloads.inc({ result: 'ok' });
       metrics.generation.set(generation);
       last = `ok (generation ${generation})`;
-      announce(log, 'info', { generation, upstream: config.upstream, rewrite: config.rewrite }, lifecycle.reloaded);
+      announce(log, 'info', { generation, upstream: describeUpstream(config.upstream), rewrite: config.rewrite }, lifecycle.reloaded);
       return { ok: true, generation };
     } catch (err) {
       const error = err as Error;

@@ -74,6 +74,18 @@ export interface Supervisor {
   close(): Promise<void>;
 }
 
+/**
+ * Worker gauges that describe something shared, not a per-process amount:
+ * the disk tier (one directory for all workers) and the upstream's health.
+ * Summing would count them once per worker.
+ */
+const SHARED_GAUGES: Record<string, 'max' | 'min'> = {
+  gpr_cache_disk_entries: 'max',
+  gpr_cache_disk_bytes: 'max',
+  // An entry is up only if every worker can use it.
+  gpr_upstream_up: 'min',
+};
+
 /** A libuv TCP handle as net._createServerHandle returns it. */
 interface TcpHandle {
   readonly fd: number;
@@ -326,7 +338,10 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
       }),
     };
     // The supervisor's own reload counter stands for the set: a worker's reloads (and rollbacks) are not counted twice.
-    const workerParts = got.map(({ metrics }) => metrics.filter((m) => m.name !== 'gpr_config_reloads_total'));
+    // Gauges that are not per process are not summed: see SHARED_GAUGES.
+    const workerParts = got.map(({ metrics }) =>
+      metrics.filter((m) => m.name !== 'gpr_config_reloads_total').map((m) => (m.name in SHARED_GAUGES ? { ...m, aggregator: SHARED_GAUGES[m.name] } : m)),
+    );
     const aggregated = AggregatorRegistry.aggregate([await registry.getMetricsAsJSON(), ...workerParts, [perWorker]]);
     return aggregated.metrics();
   }
