@@ -100,6 +100,24 @@ test('reload waits for the outcome: 0 with the generation, 1 with the problem wh
   expect(await probe()).toBe('B');
 });
 
+test('with workers: 2 the supervisor answers for the whole set', async () => {
+  const backend = await startFixtureBackend();
+  onTestFinished(() => backend.close());
+  const dir = await tempDir();
+  const configPath = join(dir, 'config.json');
+  const good = { listen: { http: '127.0.0.1:0', https: null, admin: '127.0.0.1:0' }, upstream: backend.url, rewrite: 'internal', workers: 2, cache: { dir: null } };
+  await writeConfigAtomic(configPath, good);
+  const proxy = spawnProxy({ configPath });
+  const listening = await proxy.listening(2);
+  const admin = `http://127.0.0.1:${portOf(listening.find((l) => l.role === 'admin')!.address)}`;
+  await writeConfigAtomic(configPath, { ...good, cache: { dir: null, mutableTtlMs: 1 } });
+  expect(await cli(['reload', '--admin', admin])).toMatchObject({ code: 0, stdout: 'reloaded: config generation 2\n' });
+  await writeConfigAtomic(configPath, { ...good, cache: { dir: null, maxBytes: -1 } });
+  const bad = await cli(['reload', '--admin', admin]);
+  expect(bad.code).toBe(1);
+  expect(bad.stderr).toContain('cache.maxBytes must be a positive integer, got -1');
+});
+
 test('an admin listener without POST /reload (an older proxy): SIGHUP to --pid, else exit 1', async () => {
   const old = http.createServer((req, res) => {
     res.writeHead(404, { 'content-type': 'text/plain' });
