@@ -102,6 +102,9 @@ test(
       [200, 'MISS', body],
       [200, 'HIT', body],
     ]);
+    // The client can have the whole MISS body before the fill has seen the
+    // backend's end and committed it (the HIT may join that fill): wait for it.
+    for (const deadline = Date.now() + 2_000; (await gauge(adminUrl, 'gpr_cache_entries')) < 1 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 10));
     const cache = `1 entries, ${await gauge(adminUrl, 'gpr_cache_bytes')} bytes; hit ratio 50.0%`;
 
     /** SIGHUP; the RELOADING=1 and READY=1 it causes; the proxy's timestamp and the window it must lie in. */
