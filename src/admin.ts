@@ -7,11 +7,12 @@
  * Must not: serve proxy traffic.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Registry } from 'prom-client';
 import type { Cache } from './cache/cache.js';
-import type { Metrics } from './metrics.js';
 
 export interface AdminDeps {
-  metrics: Metrics;
+  /** A worker supervisor passes the registry that aggregates its workers. */
+  metrics: { registry: Pick<Registry, 'metrics' | 'contentType'> };
   ready: () => boolean;
   /** False when every upstream entry is cooling down: /readyz is 503 then too. */
   upstreamsAvailable?: () => boolean;

@@ -45,6 +45,7 @@ export const errorTable = {
   GPR_ERR_CERT_INVALID: { status: 0, message: 'certificate %s is unusable: %s' },
   GPR_ERR_TLS_NAME_REFUSED: { status: 0, message: 'TLS server name %s is not in tls.hosts' },
   GPR_ERR_NOTIFY: { status: 0, message: 'sd_notify failed: %s' },
+  GPR_ERR_WORKER: { status: 0, message: 'worker %s (pid %s) %s' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorTable;

@@ -79,7 +79,8 @@ export function createMetrics(cache: Cache): Metrics {
       registers,
     }),
     reloads: new Counter({ name: 'gpr_config_reloads_total', help: 'Config reloads, by result', labelNames: ['result'], registers }),
-    generation: new Gauge({ name: 'gpr_config_generation', help: 'Generation of the config in use (1 at start)', registers }),
+    // Workers aggregated by a supervisor: the newest one (they reload together).
+    generation: new Gauge({ name: 'gpr_config_generation', help: 'Generation of the config in use (1 at start)', registers, aggregator: 'max' }),
     tlsRefused: new Counter({ name: 'gpr_tls_refused_total', help: 'TLS handshakes refused, by reason', labelNames: ['reason'], registers }),
     upstreamUp: new Gauge({ name: 'gpr_upstream_up', help: 'Chain entry takes requests (1) or cools down after repeated failures (0)', labelNames: ['upstream'], registers }),
     upstreamCooldowns: new Counter({ name: 'gpr_upstream_cooldowns_total', help: 'Cool-downs started after repeated failures, by chain entry', labelNames: ['upstream'], registers }),

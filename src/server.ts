@@ -70,8 +70,12 @@ export interface ProxyServer {
   readonly cache: Cache;
   readonly metrics: Metrics;
   readonly log: Logger;
-  /** Re-reads the config and swaps in a new runtime; on failure the old one keeps serving. */
-  reload(): Promise<ReloadResult>;
+  /**
+   * Re-reads the config (or takes `config`, already validated: a worker gets
+   * it from its supervisor) and swaps in a new runtime; on failure the old
+   * one keeps serving.
+   */
+  reload(config?: Config): Promise<ReloadResult>;
   /** Stops accepting, lets responses finish sending (up to shutdown.drainTimeoutMs), closes. */
   close(): Promise<void>;
 }

@@ -222,10 +222,14 @@ export const configSchema = z.strictObject({
       cert: z.string().min(1).optional(),
       key: z.string().min(1).optional(),
       leafValidityHours: posInt().default(168),
+      /** Offer HTTP/2 (ALPN h2, http/1.1) on the HTTPS listener; false: http/1.1 only. Read at start. */
+      http2: z.boolean({ error: 'must be true or false' }).default(false),
     })
     .prefault({})
     .refine((t) => (t.cert === undefined) === (t.key === undefined), { error: 'cert and key must be given together', path: ['cert'] }),
   shutdown: z.strictObject({ drainTimeoutMs: posInt().default(30_000) }).prefault({}),
+  /** Processes serving the proxy listeners: 1 (one process, no fork), N, or "auto" (one per core). */
+  workers: z.union([posInt(), z.literal('auto')], { error: 'must be a positive integer or "auto"' }).default(1),
   limits: z
     .strictObject({
       /**

@@ -40,7 +40,8 @@ export interface ReloaderDeps {
 }
 
 export interface Reloader {
-  reload(): Promise<ReloadResult>;
+  /** `config`: apply this one (already validated) instead of reading configPath (a worker's supervisor read it). */
+  reload(config?: Config): Promise<ReloadResult>;
   /** The reload under way, if any. */
   pending(): Promise<ReloadResult> | undefined;
   /** "none", "ok (generation N)" or "failed: CODE". */
@@ -52,11 +53,14 @@ export function createReloader(deps: ReloaderDeps): Reloader {
   let reloading: Promise<ReloadResult> | undefined;
   let again = false;
   let last = 'none';
+  let given: Config | undefined;
 
   async function reloadOnce(): Promise<ReloadResult> {
     notifier.reloading();
     try {
-      const config = deps.configPath ? await loadConfig(deps.configPath, deps.env) : runtime.current.config;
+      const next = given;
+      given = undefined;
+      const config = next ?? (deps.configPath ? await loadConfig(deps.configPath, deps.env) : runtime.current.config);
       const tls = deps.wantsTls ? await loadTlsMaterial(config.tls, log) : undefined;
       const generation = runtime.current.generation + 1;
       runtime.swap(buildRuntime(config, generation, tls, healthReporter(log, deps.metrics, deps.env)));
@@ -84,7 +88,8 @@ export function createReloader(deps: ReloaderDeps): Reloader {
   }
 
   return {
-    reload() {
+    reload(config) {
+      if (config) given = config;
       if (reloading) {
         again = true;
         return reloading;
