@@ -38,6 +38,8 @@ test.each([
   ['src/server/planted.ts', "import { serveCommand } from '../cli/serve.js';", 'the server is started by the CLI'],
   ['src/server.ts', "import { Command } from 'commander';", 'command-line code lives in src/cli/'],
   ['src/handler.ts', "import httpProxy from 'http-proxy';", 'only src/upstream/forward.ts imports http-proxy'],
+  ['src/newfolder/planted.ts', "import { Command } from 'commander';", 'command-line code lives in src/cli/'],
+  ['src/newfolder/planted.ts', "import { serveCommand } from '../cli/serve.js';", 'nothing below it imports it'],
 ])('%s: `%s` is refused (%s)', async (file, code, why) => {
   const messages = await restricted(file, code);
   expect(messages).toHaveLength(1);
