@@ -12,6 +12,7 @@ import type { TLSSocket } from 'node:tls';
 import { createAdminHandler } from './admin.js';
 import { CacheStore } from './cache/store.js';
 import { loadConfig } from './config/load.js';
+import { watchConfigFile } from './config/watch.js';
 import type { Config } from './config/schema.js';
 import { errorTable, isGprError } from './errors.js';
 import { createHandler } from './handler.js';
@@ -20,7 +21,7 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { buildRuntime, RuntimeRef } from './runtime.js';
 import { createNotifier, type Notifier } from './systemd/notify.js';
 import { listenOn, listenTargets, type ListenTarget } from './systemd/sockets.js';
-import { loadTlsMaterial } from './tls/material.js';
+import { applyClientAuth, loadTlsMaterial } from './tls/material.js';
 
 /** Request header limit; larger requests get 431. */
 export const MAX_HEADER_BYTES = 16 * 1024;
@@ -127,16 +128,20 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
       // A ClientHello without SNI gets no certificate (there is no default one).
       // (TLS 1.3 reports it as no signature algorithm, TLS 1.2 as no cipher.)
       if (!socket.servername && /^ERR_SSL_NO_(SHARED_CIPHER|SUITABLE_SIGNATURE_ALGORITHM)$/.test(err.code ?? '')) refuse('(no SNI)', 'no_sni');
+      // tls.clientCa: no certificate fails the handshake; one that does not verify is cut right after it.
+      const clientCert = err.code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE' ? 'missing' : socket.authorizationError;
+      if (clientCert) refuse(`${socket.remoteAddress ?? '?'} ${clientCert}`, 'client_cert', { peer: socket.remoteAddress, problem: clientCert, err: 'GPR_ERR_TLS_CLIENT_CERT_REFUSED' });
     });
+    applyClientAuth(server, runtime.current.tls, undefined);
     return withClientErrors(server);
   }
 
   /** Counted every time, logged once per name so a scanner cannot flood the journal. */
-  function refuse(name: string, reason: string): void {
+  function refuse(name: string, reason: string, fields: object = { servername: name }): void {
     metrics.tlsRefused.inc({ reason });
     if (refusedNames.has(name) || refusedNames.size >= 1000) return;
     refusedNames.add(name);
-    log.warn({ servername: name, reason }, 'tls handshake refused');
+    log.warn({ ...fields, reason }, 'tls handshake refused');
   }
 
   /** Answers unparseable requests (oversized headers, bad syntax) with text/plain and an access line. */
@@ -186,12 +191,14 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
       const tls = wantsTls ? await loadTlsMaterial(config.tls, log) : undefined;
       const next = buildRuntime(config, generation + 1, tls);
       generation += 1;
-      runtime.swap(next);
+      const prev = runtime.swap(next);
+      for (const l of listeners) if (l.role === 'https') applyClientAuth(l.server, next.tls, prev.tls);
       store.resize(config.cache.maxBytes, config.cache.maxEntryBytes);
       log.level = config.log.level;
       if (JSON.stringify(config.listen) !== JSON.stringify(opts.config.listen)) {
         log.warn({ listen: config.listen }, 'listen addresses changed: they take effect on restart');
       }
+      if (JSON.stringify(config.reload) !== JSON.stringify(opts.config.reload)) log.warn({ reload: config.reload }, 'reload settings changed: they take effect on restart');
       metrics.reloads.inc({ result: 'ok' });
       metrics.generation.set(generation);
       lastReload = `ok (generation ${generation})`;
@@ -230,6 +237,7 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
   function close(): Promise<void> {
     closing ??= (async () => {
       draining = true;
+      stopWatching?.();
       // A reload under way finishes first, so its READY=1 is not cut off by STOPPING=1.
       if (reloading) await reloading;
       notifier.stopping();
@@ -307,6 +315,18 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
   }
 
   if (opts.exit) handleSignals(opts.exit);
+  // reload.watch: the file's changes run the same reload as SIGHUP (set at start; a reload that changes it warns).
+  const watchPath = opts.config.reload.watch ? opts.configPath : undefined;
+  const stopWatching = watchPath === undefined ? undefined : watchConfigFile({
+    path: watchPath,
+    debounceMs: opts.config.reload.debounceMs,
+    pollMs: opts.config.reload.pollMs,
+    onChange: () => {
+      log.info({ path: watchPath }, 'config file changed');
+      return reload();
+    },
+    onWatchError: (err) => log.warn({ path: watchPath, err: err.message }, 'config directory watch failed: polling only'),
+  });
   notifier.ready(statusLine());
   notifier.startWatchdog();
 

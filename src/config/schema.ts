@@ -109,10 +109,22 @@ export const configSchema = z.strictObject({
       cert: z.string().min(1).optional(),
       key: z.string().min(1).optional(),
       leafValidityHours: posInt().default(168),
+      /** Mutual TLS: a CA file (PEM, one or more certificates); with it the HTTPS listener requires a client certificate it verifies. */
+      clientCa: z.string().min(1).optional(),
     })
     .prefault({})
     .refine((t) => (t.cert === undefined) === (t.key === undefined), { error: 'cert and key must be given together', path: ['cert'] }),
   shutdown: z.strictObject({ drainTimeoutMs: posInt().default(30_000) }).prefault({}),
+  /** Reload without signals: watch the config file (and its directory, for kubelet's ConfigMap symlink swap). */
+  reload: z
+    .strictObject({
+      watch: z.boolean({ error: 'must be true or false' }).default(false),
+      /** Quiet time after the last change event before the file is read, in ms. */
+      debounceMs: posInt().default(200),
+      /** Fallback check of the file's content every this many ms (inotify can miss symlink swaps). */
+      pollMs: posInt().default(2_000),
+    })
+    .prefault({}),
 }).superRefine((config, ctx) => {
   if (config.cache.maxEntryBytes > config.cache.maxBytes) {
     ctx.addIssue({ code: 'custom', path: ['cache', 'maxEntryBytes'], input: config.cache.maxEntryBytes, message: `must not exceed cache.maxBytes (${config.cache.maxBytes})` });
