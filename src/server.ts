@@ -130,8 +130,14 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
       if (!socket.servername && /^ERR_SSL_NO_(SHARED_CIPHER|SUITABLE_SIGNATURE_ALGORITHM)$/.test(err.code ?? '')) refuse('(no SNI)', 'no_sni');
       // tls.clientCa: no certificate fails the handshake; one that does not verify is cut right after it.
       const clientCert = err.code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE' ? 'missing' : socket.authorizationError;
-      if (clientCert) refuse(`${socket.remoteAddress ?? '?'} ${clientCert}`, 'client_cert', { peer: socket.remoteAddress, problem: clientCert, err: 'GPR_ERR_TLS_CLIENT_CERT_REFUSED' });
+      if (!clientCert) return;
+      const peer = socket.remoteAddress ?? (socket as TLSSocket & { _parent?: Socket })._parent?.remoteAddress ?? '?';
+      refuse(`${peer} ${clientCert}`, 'client_cert', { peer, problem: clientCert, err: 'GPR_ERR_TLS_CLIENT_CERT_REFUSED' });
     });
+    // A TLS socket cut after a failed client-certificate check has lost its
+    // handle when tlsClientError reports it: reading the raw socket's address
+    // now caches it there (net.Socket keeps _peername).
+    server.on('connection', (raw: Socket) => void raw.remoteAddress);
     applyClientAuth(server, runtime.current.tls, undefined);
     return withClientErrors(server);
   }
