@@ -399,7 +399,8 @@ function proxyUrls(ctx: DoctorContext): string[] {
 function fetchBase(ctx: DoctorContext): string | undefined {
   if (ctx.proxyUrl) return ctx.proxyUrl.replace(/\/$/, '');
   const first = goproxyEntries(ctx.env.GOPROXY ?? 'https://proxy.golang.org')[0];
-  if (first && /^https?:\/\//.test(first)) return first.replace(/\/$/, '');
+  const intercepted = (url: string) => ctx.config.tls.hosts.includes(hostOf(url) ?? '');
+  if (first && /^https?:\/\//.test(first) && (ctx.config.listen.https !== null || !intercepted(first))) return first.replace(/\/$/, '');
   return proxyUrls(ctx)[0];
 }
 
