@@ -94,6 +94,8 @@ export const configSchema = z.strictObject({
           error: 'must be one of fatal, error, warn, info, debug, trace, silent',
         })
         .default('info'),
+      /** Which requests get an access line: all, only 4xx/5xx and errors, or none. */
+      access: z.enum(['all', 'errors', 'off'], { error: 'must be "all", "errors" or "off"' }).default('all'),
     })
     .prefault({}),
   tls: z
@@ -123,6 +125,20 @@ export const configSchema = z.strictObject({
       debounceMs: posInt().default(200),
       /** Fallback check of the file's content every this many ms (inotify can miss symlink swaps). */
       pollMs: posInt().default(2_000),
+    })
+    .prefault({}),
+  limits: z
+    .strictObject({
+      /**
+       * Open client connections over all proxy listeners (not the admin
+       * one); more are closed at once. Default (absent): derived from the
+       * open-file limit at start (see server/limits.ts).
+       */
+      maxConnections: posInt().optional(),
+      /** Time a client has to send the request line and headers; then 408. */
+      headersTimeoutMs: posInt().default(10_000),
+      /** How long an idle keep-alive connection is kept open. */
+      keepAliveTimeoutMs: posInt().default(30_000),
     })
     .prefault({}),
 }).superRefine((config, ctx) => {
