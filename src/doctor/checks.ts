@@ -76,20 +76,30 @@ function urlOf(scheme: 'http' | 'https', address: string): string {
 
 /**
  * The configured backends as `{name, url}`. Reads `config.upstream` loosely,
- * so it keeps working when the upstream becomes a chain (a string, a list of
- * strings, or of objects with `url` and maybe `name`, or `{ chain: [...] }`).
+ * so it works with each shape it has had: one URL, a GOPROXY-style list
+ * ("http://a,http://b|http://c"), a list of entries with `url`; plus the
+ * upstreams of `private` rules when there are any.
  */
 export function upstreamsOf(config: Config): Array<{ name: string; url: string }> {
-  const raw: unknown = (config as { upstream?: unknown }).upstream;
-  const list: unknown[] = Array.isArray(raw) ? raw : typeof raw === 'object' && raw !== null && Array.isArray((raw as { chain?: unknown }).chain) ? (raw as { chain: unknown[] }).chain : [raw];
   const out: Array<{ name: string; url: string }> = [];
-  list.forEach((entry, i) => {
-    if (typeof entry === 'string') out.push({ name: `upstream ${i + 1}`, url: entry });
-    else if (typeof entry === 'object' && entry !== null && typeof (entry as { url?: unknown }).url === 'string') {
-      const e = entry as { url: string; name?: unknown };
-      out.push({ name: typeof e.name === 'string' ? e.name : `upstream ${i + 1}`, url: e.url });
+  const add = (setting: unknown, label: (i: number) => string): void => {
+    const list: unknown[] = Array.isArray(setting) ? setting : typeof setting === 'string' ? goproxyEntries(setting) : [];
+    list.forEach((entry, i) => {
+      if (typeof entry === 'string') out.push({ name: label(i), url: entry });
+      else if (typeof entry === 'object' && entry !== null && typeof (entry as { url?: unknown }).url === 'string') {
+        const e = entry as { url: string; name?: unknown };
+        out.push({ name: typeof e.name === 'string' ? e.name : label(i), url: e.url });
+      }
+    });
+  };
+  add((config as { upstream?: unknown }).upstream, (i) => `upstream ${i + 1}`);
+  const rules: unknown = (config as { private?: unknown }).private;
+  if (Array.isArray(rules)) {
+    for (const rule of rules as Array<{ match?: unknown; upstream?: unknown }>) {
+      const match = Array.isArray(rule.match) ? rule.match.join(',') : String(rule.match);
+      add(rule.upstream, (i) => `private ${match} ${i + 1}`);
     }
-  });
+  }
   return out;
 }
 

@@ -54,8 +54,12 @@ describe('upstreamsOf', () => {
   test.each([
     [['http://a', 'http://b'], [{ name: 'upstream 1', url: 'http://a' }, { name: 'upstream 2', url: 'http://b' }]],
     [[{ url: 'http://a', name: 'corp' }, { url: 'http://b' }], [{ name: 'corp', url: 'http://a' }, { name: 'upstream 2', url: 'http://b' }]],
-    [{ chain: [{ url: 'http://a' }] }, [{ name: 'upstream 1', url: 'http://a' }]],
+    ['http://a,http://b|http://c', [{ name: 'upstream 1', url: 'http://a' }, { name: 'upstream 2', url: 'http://b' }, { name: 'upstream 3', url: 'http://c' }]],
   ])('a chain shape %j', (upstream, expected) => {
     expect(upstreamsOf({ upstream } as unknown as Config)).toEqual(expected);
+  });
+  test('private rules add their upstreams', () => {
+    const config = { upstream: 'http://a', private: [{ match: ['corp.example.com/*'], upstream: [{ url: 'http://git.corp' }] }, { match: ['x/*'], status: 404 }] };
+    expect(upstreamsOf(config as unknown as Config)).toEqual([{ name: 'upstream 1', url: 'http://a' }, { name: 'private corp.example.com/* 1', url: 'http://git.corp' }]);
   });
 });
