@@ -505,8 +505,36 @@ export const checks: ReadonlyArray<{ name: string; run: (ctx: DoctorContext) => 
   { name: 'cache', run: checkCache },
 ];
 
+/** The first address of a socket unit's `Listen=` (`systemctl show`): "127.0.0.1:9180 (Stream)", "[::]:80 (Stream)", or a bare port. */
+export function socketAddress(listen: string): string | undefined {
+  const first = /^\s*(\S+) \(Stream\)/.exec(listen)?.[1];
+  if (first === undefined) return undefined;
+  return /^\d+$/.test(first) ? `:${first}` : /:\d+$/.test(first) ? first : undefined;
+}
+
+/**
+ * Under systemd the proxy listens on the socket units' addresses, not on
+ * config.listen's: use theirs (unless --admin-url says otherwise), so the
+ * checks ask the proxy where it really is.
+ */
+async function withSystemdSockets(ctx: DoctorContext): Promise<DoctorContext> {
+  if (!underSystemd()) return ctx;
+  const listen: Record<string, string | null> = { ...ctx.config.listen };
+  let changed = false;
+  for (const role of ['http', 'https', 'admin'] as const) {
+    const shown = await run('systemctl', ['show', '--property=LoadState,Listen', `go-proxy-rewriter-${role}.socket`], ctx.env, ctx.timeoutMs);
+    if (shown.code !== 0 || !/^LoadState=loaded$/m.test(shown.stdout)) continue;
+    const address = socketAddress(/^Listen=(.*)$/m.exec(shown.stdout)?.[1] ?? '');
+    if (address === undefined) continue;
+    listen[role] = address;
+    changed = true;
+  }
+  return changed ? { ...ctx, config: { ...ctx.config, listen: listen as Config['listen'] } } : ctx;
+}
+
 /** Runs every check in order; a check that throws is a FAIL naming the bug. */
-export async function runChecks(ctx: DoctorContext): Promise<CheckResult[]> {
+export async function runChecks(given: DoctorContext): Promise<CheckResult[]> {
+  const ctx = await withSystemdSockets(given);
   const results: CheckResult[] = [];
   for (const check of checks) {
     const started = performance.now();

@@ -4,7 +4,7 @@
 import { describe, expect, test } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
-import { dialAddress, goproxyEntries, judgeGoEnv, upstreamsOf, type GoEnv } from '../../src/doctor/checks.js';
+import { dialAddress, goproxyEntries, judgeGoEnv, socketAddress, upstreamsOf, type GoEnv } from '../../src/doctor/checks.js';
 
 const base: GoEnv = { GOPROXY: 'http://127.0.0.1:8080', GOSUMDB: 'sum.golang.org', GONOSUMDB: '', GOPRIVATE: '', GONOPROXY: '', GOFLAGS: '' };
 const proxy = { urls: ['http://127.0.0.1:8080'], interceptedHosts: ['proxy.golang.org'] };
@@ -63,3 +63,11 @@ describe('upstreamsOf', () => {
     expect(upstreamsOf(config as unknown as Config)).toEqual([{ name: 'upstream 1', url: 'http://a' }, { name: 'private corp.example.com/* 1', url: 'http://git.corp' }]);
   });
 });
+
+test.each([
+  ['127.0.0.1:9180 (Stream)', '127.0.0.1:9180'],
+  ['[::]:80 (Stream)', '[::]:80'],
+  ['443 (Stream)', ':443'],
+  ['/run/gpr.sock (Stream)', undefined],
+  ['', undefined],
+])('socketAddress(%j)', (listen, address) => expect(socketAddress(listen)).toBe(address));
