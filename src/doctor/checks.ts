@@ -408,6 +408,8 @@ function proxyUrls(ctx: DoctorContext): string[] {
  */
 function fetchBase(ctx: DoctorContext): string | undefined {
   if (ctx.proxyUrl) return ctx.proxyUrl.replace(/\/$/, '');
+  // Unset GOPROXY is the go command's default, unless interception is skipped (the central Deployment: clients set GOPROXY).
+  if (ctx.env.GOPROXY === undefined && ctx.skip.includes('interception')) return proxyUrls(ctx)[0];
   const first = goproxyEntries(ctx.env.GOPROXY ?? 'https://proxy.golang.org')[0];
   const intercepted = (url: string) => ctx.config.tls.hosts.includes(hostOf(url) ?? '');
   if (first && /^https?:\/\//.test(first) && (ctx.config.listen.https !== null || !intercepted(first))) return first.replace(/\/$/, '');
