@@ -26,7 +26,7 @@ import { applyLimits, roleServers } from './server/role-servers.js';
 import { handleSignals } from './server/signals.js';
 import { createNotifier } from './systemd/notify.js';
 import { listenTargets, type ListenTarget } from './systemd/sockets.js';
-import { applyClientAuth, loadTlsMaterial, type TlsMaterial } from './tls/material.js';
+import { applyClientAuth, loadTlsMaterial, tlsFiles, type TlsMaterial } from './tls/material.js';
 
 export { IDLE_GRACE_MS } from './server/drain.js';
 export { MAX_HEADER_BYTES } from './server/role-servers.js';
@@ -167,6 +167,7 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
     path: watchPath,
     debounceMs: opts.config.reload.debounceMs,
     pollMs: opts.config.reload.pollMs,
+    alsoWatch: () => tlsFiles(runtime.current.config.tls),
     onChange: () => {
       log.info({ path: watchPath }, 'config file changed');
       return reloader.reload();
