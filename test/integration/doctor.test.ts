@@ -96,14 +96,16 @@ test('plain HTTP with GOPROXY at the proxy: all PASS or SKIP; then backend down,
   const healthyEnv = await doctorEnv({ GOPROXY: goproxy });
   const healthy = await doctor(args, healthyEnv);
   const h = byName(healthy);
-  expect(statuses(healthy)).toEqual({ proxy: 'PASS', listeners: 'SKIP', interception: 'SKIP', trust: 'SKIP', 'go-env': 'PASS', fetch: 'PASS', upstream: 'PASS', cache: 'SKIP' });
-  expect({ code: healthy.code, ok: healthy.report.ok, version: healthy.report.version, summary: healthy.report.summary }).toEqual({ code: 0, ok: true, version: 1, summary: { pass: 4, fail: 0, skip: 4 } });
+  expect(statuses(healthy)).toEqual({ proxy: 'PASS', listeners: 'SKIP', interception: 'SKIP', trust: 'SKIP', 'go-env': 'PASS', fetch: 'PASS', upstream: 'PASS', cache: 'PASS' });
+  expect({ code: healthy.code, ok: healthy.report.ok, version: healthy.report.version, summary: healthy.report.summary }).toEqual({ code: 0, ok: true, version: 1, summary: { pass: 5, fail: 0, skip: 3 } });
   expect(h.proxy!.detail).toContain('/readyz answered 200');
   expect(h.listeners!.detail).toContain('not under systemd');
   expect(h.interception!.detail).toContain('listen.https is null');
   expect(h['go-env']!.detail).toContain(`GOPROXY=${goproxy}`);
   expect(h.fetch!.detail).toMatch(new RegExp(`GET ${goproxy}/example.com/lib/@v/list: 5 × 200, p50 [\\d.]+ ms`));
   expect(h.upstream!.detail).toContain(`${backend.url}: up`);
+  // /cache/stats after the fetches: the list is in the memory tier.
+  expect(h.cache!.detail).toMatch(/^memory [1-9]\d* entries, \d+ bytes of \d+/);
   for (const c of healthy.report.checks) expect(c.fix).toBe('');
   // The five fetches went through the proxy: the first one reached the backend.
   expect(backend.count('/example.com/lib/@v/list')).toBe(1);
