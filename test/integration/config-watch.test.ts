@@ -55,7 +55,8 @@ test('a kubelet-style ConfigMap swap reloads without a signal; an invalid one ch
   const dir = await tempDir('gpr-configmap-');
   const base = {
     listen: { http: '127.0.0.1:0', https: null, admin: '127.0.0.1:0' },
-    cache: { mutableTtlMs: 0 },
+    // Memory only: the disk tier's default directory (./cache) is shared by every proxy started here.
+    cache: { mutableTtlMs: 0, dir: null },
     reload: { watch: true, debounceMs: 100, pollMs: 60_000 },
   };
   const configs = {

@@ -83,7 +83,7 @@ test('plain HTTP with GOPROXY at the proxy: all PASS or SKIP; then backend down,
   onTestFinished(() => backend.close());
   const dir = await tempDir('gpr-doctor-');
   const proxyConfig = join(dir, 'proxy.json');
-  await writeFile(proxyConfig, JSON.stringify({ listen: { http: '127.0.0.1:0', https: null, admin: '127.0.0.1:0' }, upstream: backend.url, rewrite: 'goproxy' }));
+  await writeFile(proxyConfig, JSON.stringify({ listen: { http: '127.0.0.1:0', https: null, admin: '127.0.0.1:0' }, upstream: backend.url, rewrite: 'goproxy', cache: { dir: null } }));
   const proxy = spawnProxy({ configPath: proxyConfig });
   const listening = await proxy.listening(2);
   const address = (role: string) => listening.find((l) => l.role === role)!.address;
@@ -205,7 +205,7 @@ test('a backend slower than the SLA: fetch FAILs with its p50 and the advice; up
   const dir = await tempDir('gpr-doctor-sla-');
   const proxyConfig = join(dir, 'proxy.json');
   // mutableTtlMs 0: every list goes to the backend, so each sample pays its delay.
-  await writeFile(proxyConfig, JSON.stringify({ listen: { http: '127.0.0.1:0', https: null, admin: '127.0.0.1:0' }, upstream: backend.url, rewrite: 'goproxy', cache: { mutableTtlMs: 0 } }));
+  await writeFile(proxyConfig, JSON.stringify({ listen: { http: '127.0.0.1:0', https: null, admin: '127.0.0.1:0' }, upstream: backend.url, rewrite: 'goproxy', cache: { mutableTtlMs: 0, dir: null } }));
   const proxy = spawnProxy({ configPath: proxyConfig });
   const listening = await proxy.listening(2);
   const address = (role: string) => listening.find((l) => l.role === role)!.address;

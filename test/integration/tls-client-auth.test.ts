@@ -59,6 +59,7 @@ test('tls.clientCa: a client certificate from that CA is served; none or a forei
     upstream: backend.url,
     rewrite: 'internal',
     tls: { dir: join(dir, 'certs'), ...(clientCaPath ? { clientCa: clientCaPath } : {}) },
+    cache: { dir: null },
   });
   await writeFile(configPath, JSON.stringify(raw(one.ca)));
   const p = await startTestProxy(raw(one.ca), { configPath });
@@ -131,6 +132,7 @@ test('with reload.watch, replacing the client CA file (a rotated Secret) reloads
     rewrite: 'internal',
     tls: { dir: join(dir, 'certs'), clientCa: clientCaPath },
     reload: { watch: true, debounceMs: 50, pollMs: 200 },
+    cache: { dir: null },
   };
   await writeFile(configPath, JSON.stringify(raw));
   const p = await startTestProxy(raw, { configPath });
