@@ -47,6 +47,8 @@ export interface DoctorContext {
   timeoutMs: number;
   /** Names of checks to report as SKIP. */
   skip: readonly string[];
+  /** GOPROXY as `go env` reports it (set by the go-env check; includes `go env -w` settings). */
+  goproxy?: string;
 }
 
 type Verdict = Omit<CheckResult, 'name' | 'durationMs'>;
@@ -391,6 +393,7 @@ async function checkGoEnv(ctx: DoctorContext): Promise<Verdict> {
   if (got.missing) return skip('no go command on PATH');
   if (got.code !== 0) return fail(`go env failed: ${got.stderr.trim()}`, 'fix the go installation or its environment (GOENV, GOFLAGS)');
   const env = JSON.parse(got.stdout) as GoEnv;
+  ctx.goproxy = env.GOPROXY;
   return judgeGoEnv(env, { urls: proxyUrls(ctx), interceptedHosts: ctx.config.listen.https === null ? [] : ctx.config.tls.hosts });
 }
 
@@ -410,7 +413,7 @@ function fetchBase(ctx: DoctorContext): string | undefined {
   if (ctx.proxyUrl) return ctx.proxyUrl.replace(/\/$/, '');
   // Unset GOPROXY is the go command's default, unless interception is skipped (the central Deployment: clients set GOPROXY).
   if (ctx.env.GOPROXY === undefined && ctx.skip.includes('interception')) return proxyUrls(ctx)[0];
-  const first = goproxyEntries(ctx.env.GOPROXY ?? 'https://proxy.golang.org')[0];
+  const first = goproxyEntries(ctx.goproxy ?? ctx.env.GOPROXY ?? 'https://proxy.golang.org')[0];
   const intercepted = (url: string) => ctx.config.tls.hosts.includes(hostOf(url) ?? '');
   if (first && /^https?:\/\//.test(first) && (ctx.config.listen.https !== null || !intercepted(first))) return first.replace(/\/$/, '');
   return proxyUrls(ctx)[0];
