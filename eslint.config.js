@@ -30,7 +30,7 @@ const g = {
  * The rule for one layer: `deny` lists [group name, why]; `pure` adds the
  * I/O modules; `typesOk` allows type-only imports of the denied groups.
  */
-function layer(deny, { pure = false, noIo = [], typesOk = false, httpProxyOk = false } = {}) {
+function layer(deny, { pure = false, noIo = [], typesOk = false, engineOk = false } = {}) {
   const ioBanned = pure ? io : noIo;
   return {
     ...(pure ? { 'no-restricted-globals': ['error', { name: 'process', message: 'pure module: pass values in' }] } : {}),
@@ -38,7 +38,7 @@ function layer(deny, { pure = false, noIo = [], typesOk = false, httpProxyOk = f
       'error',
       {
         paths: [
-          ...(httpProxyOk ? [] : [{ name: 'http-proxy', message: 'only src/upstream/forward.ts imports http-proxy' }]),
+          ...(engineOk ? [] : [{ name: 'undici', message: 'only src/upstream/forward.ts imports undici (the forwarding engine)' }]),
           { name: 'commander', message: 'command-line code lives in src/cli/' },
           ...ioBanned.map((name) => ({ name, message: pure ? 'pure module: no I/O' : 'no I/O here', allowTypeImports: true })),
         ],
@@ -49,6 +49,7 @@ function layer(deny, { pure = false, noIo = [], typesOk = false, httpProxyOk = f
 }
 
 const WIRING = 'process wiring (server, signals, systemd, CLI) is above this module';
+const upstreamDeny = ['server', 'cli', 'handler', 'admin', 'runtime', 'metrics', 'cache', 'tls', 'systemd', 'configLoad', 'log'].map((k) => [k, 'upstream/ is the backend chain: it knows no server, cache, logs or metrics (hooks are passed in)']);
 const cacheDeny = [
   ...['upstream', 'rewrite'].map((k) => [k, 'cache/ knows no upstream: it is handed a body source, it does not fetch']),
   ...['server', 'cli', 'handler', 'admin', 'runtime', 'metrics', 'tls', 'systemd', 'configLoad'].map((k) => [k, `cache/: ${WIRING}`]),
@@ -112,13 +113,21 @@ export default tseslint.config(
     files: ['src/tls/certs.ts'],
     rules: layer(tlsDeny, { noIo: io.filter((m) => m !== 'node:tls') }),
   },
-  // The backend client; the one place that imports http-proxy.
+  // The backend chain: it walks entries (rewrite/ per entry) and matches private
+  // patterns (goproxy/); only forward.ts imports the forwarding engine.
   {
     files: ['src/upstream/**'],
-    rules: layer(
-      ['server', 'cli', 'handler', 'admin', 'runtime', 'metrics', 'cache', 'tls', 'systemd', 'configLoad', 'goproxy', 'rewrite'].map((k) => [k, 'upstream/ is the backend client only']),
-      { httpProxyOk: true },
-    ),
+    ignores: ['src/upstream/forward.ts', 'src/upstream/route.ts', 'src/upstream/health.ts', 'src/upstream/redact.ts'],
+    rules: layer(upstreamDeny),
+  },
+  {
+    files: ['src/upstream/forward.ts'],
+    rules: layer(upstreamDeny, { engineOk: true }),
+  },
+  // Pure parts of upstream/: the per-request decision, health state, config redaction.
+  {
+    files: ['src/upstream/route.ts', 'src/upstream/health.ts', 'src/upstream/redact.ts'],
+    rules: layer(upstreamDeny, { pure: true }),
   },
   {
     files: ['src/systemd/**'],
@@ -179,6 +188,6 @@ export default tseslint.config(
   // The command line: the top. Only here commander, and process.exit in main.ts.
   {
     files: ['src/cli/**', 'src/main.ts'],
-    rules: { '@typescript-eslint/no-restricted-imports': ['error', { paths: [{ name: 'http-proxy', message: 'only src/upstream/forward.ts imports http-proxy' }] }] },
+    rules: { '@typescript-eslint/no-restricted-imports': ['error', { paths: [{ name: 'undici', message: 'only src/upstream/forward.ts imports undici (the forwarding engine)' }] }] },
   },
 );

@@ -1,22 +1,31 @@
 /**
  * @module bench/forward-micro
  * `node --import tsx bench/forward-micro.ts [--duration S] [--connections N] [--rounds R]`
- * Micro-bench of the backend fetch alone: src/upstream/forward.ts (http-proxy
- * with a stand-in request) against a plain `http.request` on a keep-alive
- * agent with the same options, both GETting the same `.info` paths (a new
- * version per request, as in miss-info) from the fixture backend in a child
- * process, body consumed. Variants alternate for R rounds so drift in the
- * machine's load hits both. Reports req/s and this process's CPU per request:
- * the fetch's own cost, which the proxy pays on every MISS.
+ * The forwarding-engine comparison (issue 10): the fill path's fetch (head
+ * promise + body stream, the `Upstream` contract of src/upstream/forward.ts)
+ * on each candidate engine, GETting the same `.info` paths (a new version per
+ * request, as in miss-info) from the fixture backend in a child process, body
+ * consumed:
+ *   - undici: src/upstream/forward.ts (Pool + dispatch), the engine in use,
+ *   - http-proxy: the fetch as it was (bench/engines/http-proxy.ts),
+ *   - node:http: http.request on a tuned keep-alive agent (bench/engines/node-http.ts),
+ *   - a bare http.request on the same agent options (the floor).
+ * http-proxy is no dependency of the proxy any more: `npm install --no-save
+ * http-proxy` to include it (when missing it is reported and left out). Variants alternate for R rounds so drift in the machine's
+ * load hits all; reports req/s and this process's CPU per fetch, and each
+ * as a ratio of the first (undici's).
  * Must not: include the cache, the handler or the client side of the proxy.
  */
-import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import http, { type OutgoingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { serveArgs, startServe, stopAll } from './procs.js';
 import { backendPath, MISS_MODULE, missVersion } from './scenarios.js';
+import { createUpstream, type Upstream } from '../src/upstream/forward.js';
+import { createNodeHttpUpstream } from './engines/node-http.js';
 
 type Fetch = (path: string) => Promise<void>;
 
@@ -32,7 +41,7 @@ const HEADERS: OutgoingHttpHeaders = {
   accept: '*/*',
 };
 
-function drain(body: IncomingMessage): Promise<void> {
+function drain(body: Readable): Promise<void> {
   return new Promise((resolve, reject) => {
     body.on('data', () => undefined);
     body.once('end', resolve);
@@ -52,10 +61,23 @@ function plainFetch(base: string): Fetch {
     });
 }
 
-async function forwardFetch(base: string): Promise<Fetch> {
-  const { createUpstream } = (await import(new URL('../dist/src/upstream/forward.js', import.meta.url).href)) as typeof import('../src/upstream/forward.js');
-  const upstream = createUpstream({ url: base, connectMs: 5_000, responseMs: 30_000 });
+function viaUpstream(upstream: Upstream): Fetch {
   return async (path) => drain((await upstream.fetch(path, HEADERS)).body);
+}
+
+/** The candidates that can run here; a missing optional package is reported on stderr. */
+async function candidates(base: string): Promise<Array<[string, Fetch]>> {
+  const opts = { url: base, connectMs: 5_000, responseMs: 30_000 };
+  const out: Array<[string, Fetch]> = [['undici Pool.dispatch (forward.ts)', viaUpstream(createUpstream(opts))]];
+  try {
+    const { createUpstream: createHttpProxyUpstream } = await import('./engines/http-proxy.js');
+    out.push(['http-proxy', viaUpstream(await createHttpProxyUpstream(opts))]);
+  } catch (err) {
+    process.stderr.write(`http-proxy left out (npm install --no-save http-proxy): ${(err as Error).message}\n`);
+  }
+  out.push(['node:http + tuned Agent', viaUpstream(createNodeHttpUpstream(opts))]);
+  out.push(['bare http.request', plainFetch(base)]);
+  return out;
 }
 
 async function measure(fetch: Fetch, connections: number, durationS: number): Promise<{ reqPerS: number; cpuUsPerReq: number; p50Ms: number; p99Ms: number; errors: number }> {
@@ -99,10 +121,7 @@ async function main(): Promise<void> {
   try {
     const backend = await startServe('backend', serveArgs('backend'), join(dir, 'backend.out'), join(dir, 'backend.err'));
     const base = backend.ready.url as string;
-    const variants: Array<[string, Fetch]> = [
-      ['forward.ts (http-proxy)', await forwardFetch(base)],
-      ['http.request + Agent', plainFetch(base)],
-    ];
+    const variants = await candidates(base);
     for (const [, fetch] of variants) await measure(fetch, connections, 1); // warm-up
     const results = new Map<string, Array<Awaited<ReturnType<typeof measure>>>>();
     for (let round = 0; round < rounds; round++) {
@@ -113,9 +132,15 @@ async function main(): Promise<void> {
       }
     }
     const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-    process.stdout.write(`\n| fetch | req/s (median of ${rounds}) | client CPU µs/req (median) | p99 ms (median) |\n|---|---:|---:|---:|\n`);
-    for (const [name, rs] of results) {
-      process.stdout.write(`| ${name} | ${median(rs.map((r) => r.reqPerS)).toFixed(0)} | ${median(rs.map((r) => r.cpuUsPerReq)).toFixed(1)} | ${median(rs.map((r) => r.p99Ms)).toFixed(2)} |\n`);
+    const med = (name: string, pick: (r: Awaited<ReturnType<typeof measure>>) => number) => median((results.get(name) ?? []).map(pick));
+    const ref = variants[0]?.[0] as string;
+    process.stdout.write(`\n| engine | req/s (median of ${rounds}) | ratio | client CPU µs/fetch (median) | ratio | p99 ms |\n|---|---:|---:|---:|---:|---:|\n`);
+    for (const [name] of variants) {
+      const rps = med(name, (r) => r.reqPerS);
+      const cpu = med(name, (r) => r.cpuUsPerReq);
+      process.stdout.write(
+        `| ${name} | ${rps.toFixed(0)} | ${(rps / med(ref, (r) => r.reqPerS)).toFixed(2)}x | ${cpu.toFixed(1)} | ${(cpu / med(ref, (r) => r.cpuUsPerReq)).toFixed(2)}x | ${med(name, (r) => r.p99Ms).toFixed(2)} |\n`,
+      );
     }
   } finally {
     clearTimeout(watchdog);

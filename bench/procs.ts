@@ -83,6 +83,8 @@ export interface ServeChild extends Proc {
   ready: Record<string, string>;
   /** process.memoryUsage() of the child after a full GC. */
   memory(): Promise<NodeJS.MemoryUsage>;
+  /** Sends an IPC message and resolves with the first answer `pick` accepts (5 s timeout). */
+  ask<T>(message: object, pick: (m: ChildMessage) => T | undefined): Promise<T>;
 }
 
 /**
@@ -108,8 +110,22 @@ export async function startServe(name: string, args: string[], stdoutFile: strin
     name,
     pid,
     ready: {},
-    pids: () => [pid],
+    // With `workers` > 1 the proxy's workers are its children: their CPU counts too.
+    pids: () => [pid, ...childPids(pid)],
     stop: () => stopChild(child),
+    ask: <T>(message: object, pick: (m: ChildMessage) => T | undefined) =>
+      new Promise<T>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${name}: no answer to ${JSON.stringify(message)}`)), 5_000);
+        const onMessage = (m: ChildMessage) => {
+          const v = pick(m);
+          if (v === undefined) return;
+          clearTimeout(timer);
+          child.off('message', onMessage);
+          resolve(v);
+        };
+        child.on('message', onMessage);
+        child.send(message);
+      }),
     memory: () =>
       new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`${name}: no memory answer`)), 5_000);

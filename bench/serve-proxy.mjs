@@ -13,6 +13,9 @@
 import process from 'node:process';
 import { loadConfig } from '../dist/src/config/load.js';
 import { startServer } from '../dist/src/server.js';
+import { workerCount } from '../dist/src/workers/messages.js';
+import { startSupervisor } from '../dist/src/workers/supervisor.js';
+import { availableParallelism } from 'node:os';
 
 const configPath = process.argv[2];
 if (!configPath) {
@@ -27,7 +30,9 @@ process.on('message', (message) => {
 });
 
 const config = await loadConfig(configPath, {});
-const server = await startServer({ config, configPath, env: {}, exit: (code) => process.exit(code) });
+// workers > 1: the supervisor forks them, as `serve` does (src/main.ts).
+const start = workerCount(config.workers, availableParallelism()) > 1 ? startSupervisor : startServer;
+const server = await start({ config, configPath, env: {}, exit: (code) => process.exit(code) });
 const ready = {};
 for (const l of server.listeners) ready[l.role] = server.url(l.role);
 process.send?.({ ready });

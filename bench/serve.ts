@@ -27,7 +27,11 @@ export interface MinimalSpec {
 }
 
 /** The IPC messages a child (this one or serve-proxy.mjs) sends. */
-export type ChildMessage = { ready: Record<string, string> } | { memory: NodeJS.MemoryUsage };
+export type ChildMessage = { ready: Record<string, string> } | { memory: NodeJS.MemoryUsage } | { count: number; path: string };
+
+/** Backend requests per path since the start (the backend: `{ cmd: 'count', path }`). */
+const counts = new Map<string, number>();
+let countNow: ((path: string) => number) | undefined;
 
 function send(message: ChildMessage): void {
   process.send?.(message);
@@ -35,8 +39,17 @@ function send(message: ChildMessage): void {
 
 async function serveBackend(): Promise<void> {
   const backend = await startFixtureBackend({ modules: [...fixtureModules(), ...benchModules()] });
-  // The helper records every request for tests; under load that is a leak.
-  setInterval(() => backend.reset(), 500).unref();
+  // The helper records every request for tests; under load that is a leak:
+  // fold them into counts per path and forget them.
+  const fold = () => {
+    for (const r of backend.requests) counts.set(r.path, (counts.get(r.path) ?? 0) + 1);
+    backend.reset();
+  };
+  setInterval(fold, 500).unref();
+  countNow = (path) => {
+    fold();
+    return counts.get(path) ?? 0;
+  };
   send({ ready: { url: backend.url } });
 }
 
@@ -54,7 +67,8 @@ async function serveMinimal(specPath: string): Promise<void> {
 }
 
 process.on('disconnect', () => process.exit(1));
-process.on('message', (message: { cmd?: string }) => {
+process.on('message', (message: { cmd?: string; path?: string }) => {
+  if (message.cmd === 'count' && message.path !== undefined) return send({ count: countNow?.(message.path) ?? 0, path: message.path });
   if (message.cmd !== 'memory') return;
   (globalThis as { gc?: () => void }).gc?.();
   send({ memory: process.memoryUsage() });

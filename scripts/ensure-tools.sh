@@ -21,7 +21,7 @@ declare -A tools=(
   [promtool]=prometheus
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  tools=([nginx]=nginx-light [openssl]=openssl)
+  tools=([nginx]=nginx-light [openssl]=openssl [wrk]=wrk [go]=golang-go)
 fi
 
 missing=()

@@ -7,12 +7,15 @@
  * Must not: serve proxy traffic.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Registry } from 'prom-client';
 import type { Cache } from './cache/cache.js';
-import type { Metrics } from './metrics.js';
 
 export interface AdminDeps {
-  metrics: Metrics;
+  /** A worker supervisor passes the registry that aggregates its workers. */
+  metrics: { registry: Pick<Registry, 'metrics' | 'contentType'> };
   ready: () => boolean;
+  /** False when every upstream entry is cooling down: /readyz is 503 then too. */
+  upstreamsAvailable?: () => boolean;
   /** Enables the /cache routes. */
   cache?: Cache;
 }
@@ -22,7 +25,11 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
     const path = (req.url ?? '/').split('?')[0];
     if (deps.cache && path?.startsWith('/cache')) return cacheRoute(deps.cache, req, res);
     if (path === '/healthz') return text(res, 200, 'ok\n');
-    if (path === '/readyz') return deps.ready() ? text(res, 200, 'ready\n') : text(res, 503, 'draining\n');
+    if (path === '/readyz') {
+      if (!deps.ready()) return text(res, 503, 'draining\n');
+      if (deps.upstreamsAvailable?.() === false) return text(res, 503, 'every upstream is cooling down after repeated failures\n');
+      return text(res, 200, 'ready\n');
+    }
     if (path === '/metrics') {
       deps.metrics.registry.metrics().then(
         (body) => {

@@ -25,6 +25,12 @@ export const errorTable = {
   GPR_ERR_UPSTREAM_UNREACHABLE: { status: 502, message: 'backend %s is unreachable: %s' },
   GPR_ERR_UPSTREAM_STATUS: { status: 502, message: 'backend %s answered %s' },
   GPR_ERR_UPSTREAM_BODY: { status: 502, message: 'backend %s broke off the response body: %s' },
+  GPR_ERR_UPSTREAM_COOLING: { status: 502, message: 'backend %s is skipped after %s failures in a row; it is probed again in %s s' },
+  GPR_ERR_UPSTREAM_TOKEN: { status: 0, message: 'upstream %s: auth token: %s' },
+  GPR_ERR_SUMDB_UNKNOWN: { status: 404, message: 'checksum database %s is not configured here (config "sumdb"); the go command connects to it directly or fails as GOSUMDB/GONOSUMDB say' },
+  GPR_ERR_SUMDB_PRIVATE: { status: 403, message: 'module %s is private here (pattern %s): its name is not sent to a checksum database; set GOPRIVATE or GONOSUMDB to that pattern' },
+  GPR_ERR_PRIVATE_REFUSED: { status: 403, message: 'module %s is private (pattern %s) and not served by this proxy' },
+  GPR_ERR_PRIVATE_NOT_HERE: { status: 404, message: 'module %s is private (pattern %s) and not served by this proxy; set GOPRIVATE so the go command fetches it directly' },
   GPR_ERR_CLIENT_GONE: { status: 499, message: 'client closed the connection before the response was complete' },
   GPR_ERR_SHUTTING_DOWN: { status: 503, message: 'the proxy is shutting down' },
   GPR_ERR_INTERNAL: { status: 500, message: 'internal error: %s' },
@@ -40,6 +46,7 @@ export const errorTable = {
   GPR_ERR_TLS_NAME_REFUSED: { status: 0, message: 'TLS server name %s is not in tls.hosts' },
   GPR_ERR_TLS_CLIENT_CERT_REFUSED: { status: 0, message: 'TLS client %s presented no client certificate, or one tls.clientCa does not verify (%s)' },
   GPR_ERR_NOTIFY: { status: 0, message: 'sd_notify failed: %s' },
+  GPR_ERR_WORKER: { status: 0, message: 'worker %s (pid %s) %s' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorTable;

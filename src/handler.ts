@@ -11,13 +11,15 @@ import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { gprError, isGprError, type ErrorCode, type GprError } from './errors.js';
 import { LRUCache } from 'lru-cache';
-import { parseProxyPath, type ParseResult } from './goproxy/path.js';
+import { parseProxyPath, type ParseResult, type ProxyRequest } from './goproxy/path.js';
 import { cacheKey, notModified, NO_STORE } from './cache/http.js';
 import type { Answer, Cache, MissContext } from './cache/cache.js';
 import type { CachedObject } from './cache/store.js';
 import { accessLog, loggablePath, nextRequestId, type AccessFields, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { RuntimeRef, Runtime } from './runtime.js';
+import type { Chain } from './upstream/chain.js';
+import type { FailurePolicy } from './upstream/route.js';
 import { errorStatus, finalStatus } from './status.js';
 
 type CacheStatus = NonNullable<AccessFields['cache']>;
@@ -103,28 +105,37 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     const parsed = parse(req.url ?? '/', sumdbHost);
     if (!parsed.ok) return fail(res, fields, gprError(parsed.code, parsed.args));
     fields.path = parsed.path;
-    const upstreamPath = rt.rewrite(parsed.request);
-    fields.upstreamPath = upstreamPath;
+    // Private patterns, checksum databases and the chain: decided in upstream/route.ts.
+    const route = rt.route(parsed.request);
+    if (route.kind === 'refuse') return fail(res, fields, gprError(route.code, route.args));
+    if (route.kind === 'supported') return supported(res, fields);
+    fields.upstreamPath = route.chain.firstPath(parsed.request);
 
     const key = cacheKey(parsed.request);
     const cached = cache.lookup(key);
     if (cached?.fresh) return sendObject(req, res, fields, cached.object);
-    cache.answer(key, parsed.request, missContext(rt, req, parsed.path, upstreamPath)).then(
+    cache.answer(key, parsed.request, missContext(rt, req, parsed, route.chain, fields)).then(
       (answer) => send(req, res, fields, answer),
-      (err: GprError) => upstreamFailed(rt, res, fields, err),
+      (err: GprError) => upstreamFailed(route.onFailure, res, fields, err),
     );
   }
 
-  /** What a miss needs: the one call into the upstream, the TTLs and limits. */
-  function missContext(rt: Runtime, req: IncomingMessage, path: string, upstreamPath: string): MissContext {
-    const headers = upstreamHeaders(req, path);
+  /** What a miss needs: the one call into the upstream chain, the TTLs and limits. */
+  function missContext(rt: Runtime, req: IncomingMessage, parsed: { request: ProxyRequest; path: string }, chain: Chain, fields: AccessFields): MissContext {
+    const headers = upstreamHeaders(req, parsed.path);
     return {
-      // The upstream call. Its response satisfies cache/fill.ts's BodySource.
-      fetch: () => countUpstream(rt.upstream.fetch(upstreamPath, headers)),
+      // The upstream call. Its response satisfies cache/fill.ts's BodySource;
+      // the access line names the entry that answered (a full URL when the chain has several).
+      fetch: () =>
+        countUpstream(chain.fetch(parsed.request, headers)).then((r) => {
+          fields.upstreamPath = chain.entries.length > 1 ? r.entry.label + r.entry.path : r.entry.path;
+          return r;
+        }),
       ttl: rt.config.cache,
+      staleIfErrorMs: rt.config.cache.staleIfErrorMs,
       idleTimeoutMs: rt.config.timeouts.responseMs,
       maxObjectBytes: rt.config.cache.maxObjectBytes,
-      upstreamLabel: rt.upstream.label,
+      upstreamLabel: chain.label,
       // A fill may outlive this request (other clients read it): its
       // runtime, and so its backend connection, stays open until it ends.
       onFill: () => {
@@ -134,11 +145,11 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     };
   }
 
-  function upstreamFailed(rt: Runtime, res: ServerResponse, fields: AccessFields, err: GprError): void {
+  function upstreamFailed(onFailure: FailurePolicy, res: ServerResponse, fields: AccessFields, err: GprError): void {
     fields.cache = 'MISS';
     cache.record('MISS');
     if (!isGprError(err)) err = gprError('GPR_ERR_INTERNAL', [(err as Error).message], err);
-    const answer = errorStatus(err.code, rt.config.onUpstreamFailure);
+    const answer = errorStatus(err.code, onFailure);
     if (answer.fallthrough) return fail(res, fields, err, answer.status, `backend failed, so the go command may try its next GOPROXY entry: ${err.message}`);
     return fail(res, fields, err, answer.status);
   }
@@ -187,6 +198,23 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     if (answer.status === 200 && notModified(req.headers['if-none-match'], answer.etag)) {
       discard();
       res.writeHead(304, notModifiedHeaders(headers, answer.cache)).end();
+      return;
+    }
+    if (!Buffer.isBuffer(body) && req.httpVersion === '1.0' && headers['content-length'] === undefined && answer.length && req.method !== 'HEAD') {
+      // An HTTP/1.0 client reads to the close: without a length it cannot tell
+      // a cut from the end. It gets the head once the body is whole in the spool.
+      answer.length.then(
+        (n) => {
+          if (res.destroyed) return discard();
+          res.writeHead(answer.status, { ...headers, 'content-length': n });
+          streamBody(body, res, fields);
+        },
+        (err: GprError) => {
+          fields.err = err.code;
+          discard();
+          res.destroy();
+        },
+      );
       return;
     }
     res.writeHead(answer.status, headers);
@@ -301,6 +329,16 @@ function headersOf(object: CachedObject, cache: CacheStatus, cacheControl: strin
   };
   if (object.lastModified) headers['last-modified'] = object.lastModified;
   return headers;
+}
+
+/**
+ * `/sumdb/<name>/supported` of a configured checksum database: the go
+ * command then sends that database's traffic through this proxy.
+ */
+function supported(res: ServerResponse, fields: AccessFields): void {
+  fields.cache = 'BYPASS';
+  res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': 0, 'cache-control': 'no-cache', 'x-cache': 'BYPASS' });
+  res.end();
 }
 
 /**

@@ -18,6 +18,10 @@ export interface Metrics {
   reloads: Counter<'result'>;
   generation: Gauge;
   tlsRefused: Counter<'reason'>;
+  /** 1 while a chain entry takes requests, 0 while it cools down (passive health). */
+  upstreamUp: Gauge<'upstream'>;
+  /** Cool-downs started, by chain entry. */
+  upstreamCooldowns: Counter<'upstream'>;
   /** Client connections closed unanswered at limits.maxConnections. */
   connectionsRefused: Counter;
   /** Reads open client connections and the cap at scrape time. */
@@ -75,8 +79,11 @@ export function createMetrics(cache: Cache): Metrics {
       registers,
     }),
     reloads: new Counter({ name: 'gpr_config_reloads_total', help: 'Config reloads, by result', labelNames: ['result'], registers }),
-    generation: new Gauge({ name: 'gpr_config_generation', help: 'Generation of the config in use (1 at start)', registers }),
+    // Workers aggregated by a supervisor: the newest one (they reload together).
+    generation: new Gauge({ name: 'gpr_config_generation', help: 'Generation of the config in use (1 at start)', registers, aggregator: 'max' }),
     tlsRefused: new Counter({ name: 'gpr_tls_refused_total', help: 'TLS handshakes refused, by reason', labelNames: ['reason'], registers }),
+    upstreamUp: new Gauge({ name: 'gpr_upstream_up', help: 'Chain entry takes requests (1) or cools down after repeated failures (0)', labelNames: ['upstream'], registers }),
+    upstreamCooldowns: new Counter({ name: 'gpr_upstream_cooldowns_total', help: 'Cool-downs started after repeated failures, by chain entry', labelNames: ['upstream'], registers }),
     connectionsRefused: new Counter({ name: 'gpr_connections_refused_total', help: 'Client connections closed unanswered because limits.maxConnections were open', registers }),
     trackConnections(open, max) {
       new Gauge({ name: 'gpr_connections_open', help: 'Open client connections on the proxy listeners', registers, collect() { this.set(open()); } });

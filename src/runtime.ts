@@ -8,24 +8,62 @@
  * Must not: hold the cache (it outlives runtimes) or sockets.
  */
 import type { Config } from './config/schema.js';
-import { compileRewriter, type Rewriter } from './rewrite/rules.js';
-import { createUpstream, type Upstream } from './upstream/forward.js';
+import type { ProxyRequest } from './goproxy/path.js';
+import { chainLabel, createChain, entrySpecs, type Chain, type ChainHooks } from './upstream/chain.js';
+import { createRouter, type Router } from './upstream/route.js';
 import type { TlsMaterial } from './tls/material.js';
 
 export interface Runtime {
   readonly generation: number;
   readonly config: Config;
-  readonly rewrite: Rewriter;
-  readonly upstream: Upstream;
+  /** The public chain (`upstream`). */
+  readonly upstream: Chain;
+  /** Where each request goes and what a failure turns into (upstream/route.ts). */
+  readonly route: Router;
+  /** Every chain of this runtime: public, private and checksum databases. */
+  readonly chains: readonly Chain[];
   /** Certificates for the HTTPS listener; undefined when it is off. */
   readonly tls: TlsMaterial | undefined;
 }
 
 /** Builds a runtime; throws (and leaves nothing open) if any part fails. */
-export function buildRuntime(config: Config, generation: number, tls: TlsMaterial | undefined): Runtime {
-  const rewrite = compileRewriter(config.rewrite, config.upstream);
-  const upstream = createUpstream({ url: config.upstream, connectMs: config.timeouts.connectMs, responseMs: config.timeouts.responseMs });
-  return { generation, config, rewrite, upstream, tls };
+export function buildRuntime(config: Config, generation: number, tls: TlsMaterial | undefined, hooks: ChainHooks = {}): Runtime {
+  const env = hooks.env ?? process.env;
+  // Specs first: they read token files and may throw before any agent exists.
+  const mainSpecs = entrySpecs(config.upstream, config, env);
+  const privateSpecs = config.private.map((rule) => (rule.upstream === undefined ? undefined : entrySpecs(rule.upstream, config, env)));
+  const chains: Chain[] = [];
+  const make = (specs: Parameters<typeof createChain>[0]) => {
+    const chain = createChain(specs, hooks);
+    chains.push(chain);
+    return chain;
+  };
+  const main = make(mainSpecs);
+  const privateChains = new Map<number, Chain>();
+  privateSpecs.forEach((specs, i) => specs && privateChains.set(i, make(specs)));
+  const sumdb = new Map<string, Chain>();
+  for (const [name, url] of Object.entries(config.sumdb)) {
+    if (url === 'upstream') {
+      sumdb.set(name, main);
+      continue;
+    }
+    const prefix = new URL(url).pathname.replace(/\/+$/, '');
+    // `<url>/latest`, `<url>/lookup/...`, `<url>/tile/...` (the checksum database's own layout).
+    const rewrite = (request: ProxyRequest) => (request.kind === 'sumdb' ? `${prefix}/${request.sumdbPath}` : prefix);
+    sumdb.set(name, make([{ url, fallThrough: 'notfound', rewrite, connectMs: config.timeouts.connectMs, responseMs: config.timeouts.responseMs, headers: {}, maxFailures: 3, cooldownMs: 10_000 }]));
+  }
+  const route = createRouter(config, { main, private: privateChains, sumdb });
+  return { generation, config, upstream: main, route, chains, tls };
+}
+
+/** `upstream` for a log line: GOPROXY syntax, never header values. */
+export function describeUpstream(setting: Config['upstream']): string {
+  return typeof setting === 'string' ? setting : chainLabel(setting);
+}
+
+/** True unless every entry of the public chain is cooling down (/readyz). */
+export function upstreamAvailable(rt: Runtime): boolean {
+  return rt.upstream.available();
 }
 
 /** The current runtime, with per-runtime request counts so a retired one closes when idle. */
@@ -91,5 +129,5 @@ export class RuntimeRef {
 }
 
 function close(rt: Runtime): void {
-  rt.upstream.close();
+  for (const chain of rt.chains) chain.close();
 }

@@ -17,7 +17,8 @@ import { gprError } from './errors.js';
 import { createHandler } from './handler.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { buildRuntime, RuntimeRef } from './runtime.js';
+import { buildRuntime, RuntimeRef, upstreamAvailable } from './runtime.js';
+import { healthReporter } from './server/upstream-health.js';
 import { createConnections } from './server/connections.js';
 import { drain } from './server/drain.js';
 import { defaultMaxConnections, openFileLimit } from './server/limits.js';
@@ -70,8 +71,12 @@ export interface ProxyServer {
   readonly cache: Cache;
   readonly metrics: Metrics;
   readonly log: Logger;
-  /** Re-reads the config and swaps in a new runtime; on failure the old one keeps serving. */
-  reload(): Promise<ReloadResult>;
+  /**
+   * Re-reads the config (or takes `config`, already validated: a worker gets
+   * it from its supervisor) and swaps in a new runtime; on failure the old
+   * one keeps serving.
+   */
+  reload(config?: Config): Promise<ReloadResult>;
   /** Stops accepting, lets responses finish sending (up to shutdown.drainTimeoutMs), closes. */
   close(): Promise<void>;
 }
@@ -93,7 +98,7 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
   const metrics = createMetrics(cache);
   const targets = opts.listenTargets ?? listenTargets(opts.config.listen, env, process.pid);
   const wantsTls = targets.some((t) => t.role === 'https');
-  const runtime = new RuntimeRef(buildRuntime(opts.config, 1, wantsTls ? await loadTlsMaterial(opts.config.tls, log) : undefined));
+  const runtime = new RuntimeRef(buildRuntime(opts.config, 1, wantsTls ? await loadTlsMaterial(opts.config.tls, log) : undefined, healthReporter(log, metrics, env)));
   metrics.generation.set(1);
   let draining = false;
   let graceOver = false;
@@ -119,7 +124,7 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
     });
     handleRequest(req, res);
   };
-  const admin = createAdminHandler({ metrics, ready: () => !draining, cache });
+  const admin = createAdminHandler({ metrics, ready: () => !draining, upstreamsAvailable: () => upstreamAvailable(runtime.current), cache });
   let listeners: Listener[];
   try {
     listeners = await openListeners(targets, roleServers({ runtime, log, metrics, connections, proxy, admin }), log);

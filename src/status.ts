@@ -13,7 +13,7 @@ import { errorTable, type ErrorCode } from './errors.js';
 export type UpstreamFailurePolicy = 'notfound' | 'error';
 
 /** Codes of backend failures that the `notfound` policy turns into 404. */
-const UPSTREAM_FAILURES: ReadonlySet<ErrorCode> = new Set(['GPR_ERR_UPSTREAM_TIMEOUT', 'GPR_ERR_UPSTREAM_UNREACHABLE', 'GPR_ERR_UPSTREAM_STATUS']);
+const UPSTREAM_FAILURES: ReadonlySet<ErrorCode> = new Set(['GPR_ERR_UPSTREAM_TIMEOUT', 'GPR_ERR_UPSTREAM_UNREACHABLE', 'GPR_ERR_UPSTREAM_STATUS', 'GPR_ERR_UPSTREAM_COOLING']);
 
 /** Codes that are the server's or the backend's fault: their access line is at error level. */
 const SERVER_FAULTS: ReadonlySet<ErrorCode> = new Set([...UPSTREAM_FAILURES, 'GPR_ERR_UPSTREAM_BODY', 'GPR_ERR_INTERNAL']);

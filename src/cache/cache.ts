@@ -20,7 +20,7 @@ import { Readable } from 'node:stream';
 import type { GprError } from '../errors.js';
 import type { ProxyRequest } from '../goproxy/path.js';
 import { completeProgress, DiskTier, FileBodyReader, tailSpool, type IndexReport, type ObjectHead } from './disk.js';
-import { Fill, type BodySource, type FillHead } from './fill.js';
+import { Fill, SMALL_OBJECT_BYTES, type BodySource, type FillHead } from './fill.js';
 import { isImmutable } from './http.js';
 import { CacheStore, type CachedObject, type Lookup } from './store.js';
 
@@ -38,6 +38,8 @@ export interface Answer {
   upstreamMs?: number;
   /** Set on STALE: why the refresh failed. */
   err?: GprError;
+  /** For a streamed body without Content-Length: its length once complete (rejects if it breaks off). */
+  length?: Promise<number>;
 }
 
 /** What a miss needs from the caller. */
@@ -45,6 +47,8 @@ export interface MissContext {
   /** Starts the backend request (the handler's one call into upstream/). */
   fetch: () => Promise<BodySource>;
   ttl: { mutableTtlMs: number; notFoundTtlMs: number };
+  /** How long past its expiry a mutable 200 is answered STALE while it is refreshed. */
+  staleIfErrorMs: number;
   idleTimeoutMs: number;
   maxObjectBytes: number;
   upstreamLabel: string;
@@ -79,11 +83,25 @@ export class Cache {
   readonly #warn: CacheOptions['warn'];
   readonly #fills = new Map<string, Fill>();
   readonly counts: CacheStats = { hits: 0, misses: 0, stale: 0, bypass: 0 };
+  /** Memory held by fills under way (copies, memory spools), bounded by the memory tier's size. */
+  readonly #budget: { bytes: number; maxBytes: number };
 
   constructor(opts: CacheOptions) {
     this.memory = opts.memory;
     this.disk = opts.disk;
     this.#warn = opts.warn;
+    const memory = this.memory;
+    this.#budget = {
+      bytes: 0,
+      get maxBytes() {
+        return memory.maxBytes;
+      },
+    };
+  }
+
+  /** Bytes fills under way hold in memory. */
+  get fillBytes(): number {
+    return this.#budget.bytes;
   }
 
   /** Fills under way in this process. */
@@ -116,9 +134,24 @@ export class Cache {
    * failed before a head and there is no stale copy.
    */
   async answer(key: string, request: ProxyRequest, ctx: MissContext): Promise<Answer> {
-    const stale = this.memory.get(key);
-    if (stale?.fresh) return this.#counted(Cache.fromObject(stale.object, 'HIT'));
+    const found = this.memory.get(key);
+    if (found?.fresh) return this.#counted(Cache.fromObject(found.object, 'HIT'));
+    // A stale copy is usable only for staleIfErrorMs past its expiry.
+    const stale = found && this.memory.now() - found.object.expiresAtMs <= ctx.staleIfErrorMs ? found : undefined;
     const immutable = isImmutable(request);
+    if (stale && !immutable && stale.object.status === 200) {
+      // Stale-while-revalidate (issue 9): answer at once, refresh in the background (one fill per key).
+      if (!this.#fills.get(key)?.joinable) {
+        const refresh = this.#startFill(key, request, ctx, undefined);
+        refresh.head.then(
+          (head) => {
+            if (head.cache === 'BYPASS') this.#warn({ key, backend: ctx.upstreamLabel, status: head.status }, 'cache refresh not stored: keeping the stale copy');
+          },
+          (err: GprError) => this.#warn({ key, backend: ctx.upstreamLabel, err: err.code }, 'cache refresh failed: keeping the stale copy'),
+        );
+      }
+      return this.#counted(Cache.fromObject(stale.object, 'STALE'));
+    }
     for (let attempt = 0; ; attempt++) {
       if (this.disk && immutable) {
         const hit = await this.#fromDisk(key);
@@ -156,8 +189,8 @@ export class Cache {
     const disk = this.disk as DiskTier;
     const obj = await disk.open(key);
     if (!obj) return undefined;
-    // Small objects move up to the memory tier.
-    if (obj.bodyLength <= this.memory.maxEntryBytes && obj.head.status === 200) {
+    // Small objects move up to the memory tier; large ones stream from the file (the page cache).
+    if (obj.bodyLength <= Math.min(this.memory.maxEntryBytes, SMALL_OBJECT_BYTES) && obj.head.status === 200) {
       const body = Buffer.alloc(obj.bodyLength);
       const { bytesRead } = await obj.file.read(body, 0, obj.bodyLength, obj.bodyOffset).finally(() => obj.file.close());
       if (bytesRead !== obj.bodyLength) return undefined;
@@ -190,6 +223,7 @@ export class Cache {
       ttl: ctx.ttl,
       idleTimeoutMs: ctx.idleTimeoutMs,
       maxObjectBytes: ctx.maxObjectBytes,
+      budget: this.#budget,
       upstreamLabel: ctx.upstreamLabel,
       warn: this.#warn,
       onDone: () => {
@@ -215,7 +249,7 @@ export class Cache {
     }
     const body = fill.reader();
     const cache = head.cache === 'MISS' && joinedComplete ? 'HIT' : head.cache;
-    return this.#counted({ cache, status: head.status, headers: { ...head.headers }, etag: head.etag, body, upstreamMs: fill.upstreamMs });
+    return this.#counted({ cache, status: head.status, headers: { ...head.headers }, etag: head.etag, body, upstreamMs: fill.upstreamMs, length: fill.length });
   }
 
   #counted(a: Answer): Answer {
@@ -251,6 +285,7 @@ export class Cache {
       memory: { entries: this.memory.entries, bytes: this.memory.sizeBytes, maxBytes: this.memory.maxBytes },
       disk: this.disk ? { dir: this.disk.dir, entries: this.disk.entries, bytes: this.disk.sizeBytes, maxBytes: this.disk.maxBytes } : null,
       fills: this.#fills.size,
+      fillBytes: this.#budget.bytes,
       requests: { ...this.counts },
     };
   }

@@ -42,7 +42,7 @@
  * spool. Spools are never synced: a crash discards them.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readdirSync, readSync, type Stats } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -434,42 +434,28 @@ export class DiskTier {
   /** Every committed object in the directory (read from disk, so it includes other processes' commits). */
   async scan(): Promise<IndexEntry[]> {
     const out: IndexEntry[] = [];
-    await this.#walk(async (path, hash) => {
-      const entry = await this.#check(path, hash);
+    await this.#walk((_path, _hash, entry) => {
       if (typeof entry !== 'string') out.push(entry);
     });
     return out;
   }
 
-  async #walk(visit: (path: string, name: string) => Promise<void>): Promise<void> {
+  /**
+   * Visits every file under data/ with the result of its check. Synchronous
+   * system calls in batches of WALK_BATCH between event-loop turns: for
+   * 100,000 small files this is several times faster than one thread-pool
+   * round trip per call, and serving goes on between batches.
+   */
+  async #walk(visit: (path: string, hash: string, entry: IndexEntry | string) => Promise<void> | void): Promise<void> {
     const data = join(this.root, 'data');
-    const dirs = await fs.readdir(data).catch(() => [] as string[]);
-    const queue: Array<[string, string]> = [];
-    for (const d of dirs) {
-      for (const name of await fs.readdir(join(data, d)).catch(() => [] as string[])) queue.push([join(data, d, name), name]);
-    }
-    let next = 0;
-    const worker = async () => {
-      while (next < queue.length) {
-        const [path, name] = queue[next++] as [string, string];
-        await visit(path, name);
+    const buf = Buffer.alloc(4096);
+    let n = 0;
+    for (const d of readdirQuiet(data)) {
+      for (const name of readdirQuiet(join(data, d))) {
+        const path = join(data, d, name);
+        await visit(path, name, checkSync(path, name, buf));
+        if (++n % WALK_BATCH === 0) await new Promise((r) => setImmediate(r));
       }
-    };
-    await Promise.all(Array.from({ length: 32 }, worker));
-  }
-
-  async #check(path: string, hash: string): Promise<IndexEntry | string> {
-    let file: FileHandle | undefined;
-    try {
-      file = await fs.open(path, constants.O_RDONLY);
-      const [header, stat] = await Promise.all([readHeader(file), file.stat()]);
-      if (typeof header === 'string') return header;
-      const problem = checkCommitted(header.fixed, header.head, undefined, stat) ?? (keyHash(header.head.key) === hash ? undefined : 'key does not match the file name');
-      return problem ?? { key: header.head.key, bytes: stat.size, usedMs: stat.mtimeMs };
-    } catch (err) {
-      return isNotFound(err) ? 'gone' : (err as Error).message;
-    } finally {
-      await file?.close();
     }
   }
 
@@ -478,8 +464,7 @@ export class DiskTier {
     let removedInvalid = 0;
     let removedTemp = 0;
     const found: Array<[string, IndexEntry]> = [];
-    await this.#walk(async (path, hash) => {
-      const entry = await this.#check(path, hash);
+    await this.#walk(async (path, hash, entry) => {
       if (typeof entry === 'string') {
         if (entry === 'gone') return;
         removedInvalid++;
@@ -560,6 +545,47 @@ export class DiskTier {
   }
 }
 
+/** Files checked between event-loop turns by the index. */
+const WALK_BATCH = 256;
+
+function readdirQuiet(path: string): string[] {
+  try {
+    return readdirSync(path);
+  } catch {
+    return [];
+  }
+}
+
+/** Checks one committed file with synchronous calls (see DiskTier's #walk). */
+function checkSync(path: string, hash: string, buf: Buffer): IndexEntry | string {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, constants.O_RDONLY);
+    const stat = fstatSync(fd);
+    const bytesRead = readSync(fd, buf, 0, buf.length, 0);
+    const fixed = decodeFixed(buf.subarray(0, bytesRead));
+    if (typeof fixed === 'string') return fixed;
+    let headBuf = buf.subarray(FIXED_BYTES, FIXED_BYTES + fixed.headLength);
+    if (FIXED_BYTES + fixed.headLength > bytesRead) {
+      headBuf = Buffer.alloc(fixed.headLength);
+      if (readSync(fd, headBuf, 0, fixed.headLength, FIXED_BYTES) !== fixed.headLength) return 'short head';
+    }
+    let head: ObjectHead;
+    try {
+      head = JSON.parse(headBuf.toString('utf8')) as ObjectHead;
+    } catch {
+      return 'head is not JSON';
+    }
+    if (typeof head.key !== 'string') return 'bad head';
+    const problem = checkCommitted(fixed, head, undefined, stat) ?? (keyHash(head.key) === hash ? undefined : 'key does not match the file name');
+    return problem ?? { key: head.key, bytes: stat.size, usedMs: stat.mtimeMs };
+  } catch (err) {
+    return isNotFound(err) ? 'gone' : (err as Error).message;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 function checkCommitted(fixed: Fixed, head: ObjectHead, key: string | undefined, stat: Stats | undefined): string | undefined {
   if (fixed.state !== SpoolState.Complete) return `state ${fixed.state}`;
   if (key !== undefined && head.key !== key) return 'key mismatch';
@@ -617,7 +643,7 @@ export class FileBodyReader extends Readable {
       return;
     }
     this.#reading = true;
-    const n = Math.min(Math.max(size, 64 * 1024), available - this.#pos, 1024 * 1024);
+    const n = Math.min(Math.max(size, 64 * 1024), available - this.#pos, 256 * 1024);
     const buf = Buffer.allocUnsafe(n);
     this.#file.read(buf, 0, n, this.#offset + this.#pos).then(
       ({ bytesRead }) => {

@@ -6,7 +6,10 @@
  */
 import { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
+import { availableParallelism } from 'node:os';
 import { startServer } from '../server.js';
+import { workerCount } from '../workers/messages.js';
+import { startSupervisor } from '../workers/supervisor.js';
 
 export function serveCommand(): Command {
   return new Command('serve')
@@ -14,6 +17,8 @@ export function serveCommand(): Command {
     .option('-c, --config <file>', 'JSON config file (default: the embedded defaults)')
     .action(async (opts: { config?: string }) => {
       const config = await loadConfig(opts.config, process.env);
-      await startServer({ config, configPath: opts.config, exit: (code) => process.exit(code) });
+      // workers > 1: this process supervises forked workers (src/workers/); 1: it serves itself.
+      const start = workerCount(config.workers, availableParallelism()) > 1 ? startSupervisor : startServer;
+      await start({ config, configPath: opts.config, exit: (code) => process.exit(code) });
     });
 }

@@ -5,6 +5,7 @@
  * Must not: read files or the environment (see config/load.ts).
  */
 import { z } from 'zod';
+import { badPattern } from '../goproxy/private.js';
 
 const POS_INT = 'must be a positive integer';
 const NON_NEG_INT = 'must be a non-negative integer';
@@ -58,6 +59,87 @@ export const rewriteTemplatesSchema = z
 /** Preset names; `rewrite` may also be an object of templates. */
 export const rewritePresets = ['internal', 'goproxy'] as const;
 
+const rewriteSetting = z.union([
+  z.enum(rewritePresets, { error: 'must be "internal", "goproxy" or an object of templates' }),
+  rewriteTemplatesSchema,
+]);
+
+/** How the chain goes on after an entry: GOPROXY's "," (only after 404/410) or "|" (after any error too). */
+export const fallThroughModes = ['notfound', 'error'] as const;
+
+/**
+ * A GOPROXY-style list: URLs separated by "," (the next entry is tried only
+ * after a 404 or 410) or "|" (after any error: refused, timeout, 5xx).
+ */
+const upstreamList = z.string({ error: 'must be a URL, a GOPROXY-style list or an array of entries' }).superRefine((text, ctx) => {
+  const parts = text.split(/[,|]/);
+  if (parts.length === 1 && !httpUrl.safeParse(text).success) {
+    ctx.addIssue({ code: 'custom', input: text, message: 'must be an http:// or https:// URL without query or fragment, or a GOPROXY-style list of them' });
+    return;
+  }
+  for (const part of parts) {
+    const url = part.trim();
+    if (url === 'direct' || url === 'off') {
+      ctx.addIssue({ code: 'custom', input: text, message: `may not contain "${url}": the go command does that itself after a 404 from the proxy` });
+    } else if (!httpUrl.safeParse(url).success) {
+      ctx.addIssue({ code: 'custom', input: text, message: `entry ${JSON.stringify(url)} must be an http:// or https:// URL without query or fragment` });
+    }
+  }
+});
+
+/** One backend of the chain with its own settings. */
+const upstreamEntry = z.strictObject({
+  /** Base URL; its path is a prefix of every rewritten path. */
+  url: httpUrl,
+  /** After this entry: "notfound" = GOPROXY "," (default), "error" = GOPROXY "|". */
+  fallThrough: z.enum(fallThroughModes, { error: 'must be "notfound" (GOPROXY ",") or "error" (GOPROXY "|")' }).default('notfound'),
+  /** Preset or templates; default: the top-level `rewrite`. */
+  rewrite: rewriteSetting.optional(),
+  /** Default: the top-level `timeouts`. */
+  timeouts: z.strictObject({ connectMs: posInt().optional(), responseMs: posInt().optional() }).optional(),
+  /** Most sockets to this backend (the pool size); default 256. */
+  maxSockets: posInt().optional(),
+  /** Extra request headers; values are redacted in every dump. */
+  headers: z.record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: 'must be an HTTP header name' }), z.string().regex(/^[\t\x20-\x7e]*$/, { error: 'must be printable ASCII' })).optional(),
+  /** A secret token sent in `header` (default Authorization, as "Bearer <token>"), read from a file or an environment variable at start and reload. */
+  auth: z
+    .strictObject({
+      tokenFile: z.string().min(1).optional(),
+      tokenEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'must be an environment variable name' }).optional(),
+      header: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: 'must be an HTTP header name' }).default('authorization'),
+      /** Prefix of the value ("Bearer"); "" sends the token alone. */
+      scheme: z.string().default('Bearer'),
+    })
+    .refine((a) => (a.tokenFile === undefined) !== (a.tokenEnv === undefined), { error: 'needs exactly one of tokenFile and tokenEnv' })
+    .optional(),
+  /** Passive health: after `maxFailures` failures in a row the entry is skipped for `cooldownMs`, then probed. */
+  health: z.strictObject({ maxFailures: posInt().default(3), cooldownMs: posInt().default(10_000) }).prefault({}),
+});
+
+/** `upstream`: one URL, a GOPROXY-style list, or entries with their own settings. */
+const upstreamSetting = z.union([upstreamList, z.array(upstreamEntry).min(1, { error: 'must have at least one entry' })]);
+
+/** A GOPRIVATE-style pattern list: comma-separated globs matched per path element, by prefix. */
+const privatePattern = z
+  .string({ error: 'must be a GOPRIVATE-style pattern list like "corp.example/*,*.internal"' })
+  .min(1)
+  .superRefine((globs, ctx) => {
+    const bad = badPattern(globs);
+    if (bad !== undefined) ctx.addIssue({ code: 'custom', input: globs, message: `has a malformed glob ${JSON.stringify(bad)}` });
+  });
+
+const privateRule = z
+  .strictObject({
+    match: privatePattern,
+    /** Route matching modules to this upstream (never the public one). */
+    upstream: upstreamSetting.optional(),
+    /** Or answer locally: 404 (the go command goes on to `direct`) or 403 (refuse). */
+    status: z.union([z.literal(404), z.literal(403)], { error: 'must be 404 or 403' }).optional(),
+    /** When the routed upstream fails: "notfound" (fail open, 404) or "error" (fail closed, 502/504); default `onUpstreamFailure`. */
+    onFailure: z.enum(['notfound', 'error'], { error: 'must be "notfound" or "error"' }).optional(),
+  })
+  .refine((r) => (r.upstream === undefined) !== (r.status === undefined), { error: 'needs exactly one of upstream and status', path: ['match'] });
+
 export const configSchema = z.strictObject({
   listen: z
     .strictObject({
@@ -66,17 +148,36 @@ export const configSchema = z.strictObject({
       admin: address.default('127.0.0.1:9180'),
     })
     .prefault({}),
-  /** Base URL of the backend; a path here is a prefix for every rewritten path. */
-  upstream: httpUrl.default('https://proxy.golang.org'),
-  rewrite: z
-    .union([z.enum(rewritePresets, { error: 'must be "internal", "goproxy" or an object of templates' }), rewriteTemplatesSchema])
-    .default('goproxy'),
+  /**
+   * The backend chain: a base URL (its path prefixes every rewritten path), a
+   * GOPROXY-style list ("http://a,http://b|http://c"), or an array of entries.
+   */
+  upstream: upstreamSetting.default('https://proxy.golang.org'),
+  rewrite: rewriteSetting.default('goproxy'),
+  /**
+   * Checksum databases served under /sumdb/<name>/: name -> base URL, or
+   * "upstream" to forward through the upstream chain (its `sumdb` template).
+   */
+  sumdb: z
+    .record(
+      z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, { error: 'must be a lower-case host name like "sum.golang.org"' }),
+      z.union([httpUrl, z.literal('upstream')], { error: 'must be an http:// or https:// URL, or "upstream"' }),
+    )
+    .default({ 'sum.golang.org': 'https://sum.golang.org' }),
+  /** Private module patterns, first match wins: routed to their own upstream, or answered 404/403 here. */
+  private: z.array(privateRule).default([]),
   cache: z
     .strictObject({
       maxBytes: posInt().default(256 * 1024 * 1024),
       maxEntryBytes: posInt().default(64 * 1024 * 1024),
       mutableTtlMs: nonNegInt().default(60_000),
       notFoundTtlMs: nonNegInt().default(30_000),
+      /**
+       * How long past its TTL a list, @latest or query .info is still answered
+       * from cache (X-Cache: STALE) while a background request refreshes it, and
+       * kept when refreshes fail.
+       */
+      staleIfErrorMs: nonNegInt().default(24 * 60 * 60 * 1000),
       /**
        * Disk tier directory; null = memory only. Absent: `$CACHE_DIRECTORY`
        * (systemd's CacheDirectory=) or `cache` in the working directory
@@ -123,6 +224,8 @@ export const configSchema = z.strictObject({
       leafValidityHours: posInt().default(168),
       /** Mutual TLS: a CA file (PEM, one or more certificates); with it the HTTPS listener requires a client certificate it verifies. */
       clientCa: z.string().min(1).optional(),
+      /** Offer HTTP/2 (ALPN h2, http/1.1) on the HTTPS listener; false: http/1.1 only. Read at start. */
+      http2: z.boolean({ error: 'must be true or false' }).default(false),
     })
     .prefault({})
     .refine((t) => (t.cert === undefined) === (t.key === undefined), { error: 'cert and key must be given together', path: ['cert'] }),
@@ -137,6 +240,8 @@ export const configSchema = z.strictObject({
       pollMs: posInt().default(2_000),
     })
     .prefault({}),
+  /** Processes serving the proxy listeners: 1 (one process, no fork), N, or "auto" (one per core). */
+  workers: z.union([posInt(), z.literal('auto')], { error: 'must be a positive integer or "auto"' }).default(1),
   limits: z
     .strictObject({
       /**
@@ -160,6 +265,9 @@ export const configSchema = z.strictObject({
 /** The validated, defaulted config. */
 export type Config = z.infer<typeof configSchema>;
 export type RewriteTemplates = z.infer<typeof rewriteTemplatesSchema>;
+export type UpstreamSetting = z.infer<typeof upstreamSetting>;
+export type UpstreamEntryConfig = z.infer<typeof upstreamEntry>;
+export type PrivateRule = z.infer<typeof privateRule>;
 
 /**
  * Validates raw JSON; returns the config or every problem as
@@ -168,13 +276,28 @@ export type RewriteTemplates = z.infer<typeof rewriteTemplatesSchema>;
 export function validateConfig(raw: unknown): { ok: true; config: Config } | { ok: false; problems: string[] } {
   const result = configSchema.safeParse(raw, { reportInput: true });
   if (result.success) return { ok: true, config: result.data };
-  const problems = result.error.issues.map((issue) => {
+  const problems = result.error.issues.flatMap(expandUnion).map((issue) => {
     const where = issue.path.length ? issue.path.join('.') : '(top level)';
     if (issue.code === 'unrecognized_keys') return `${where}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
     const got = 'input' in issue ? `, got ${describe(issue.input)}` : '';
     return `${where} ${issue.message}${got}`;
   });
   return { ok: false, problems };
+}
+
+type Issue = z.core.$ZodIssue;
+
+/**
+ * A union whose every branch failed says only "Invalid input". When exactly
+ * one branch got the right type of input (`upstream` given as an array, a
+ * private rule's `upstream` as a string), its own issues are the useful ones.
+ */
+function expandUnion(issue: Issue): Issue[] {
+  if (issue.code !== 'invalid_union' && issue.code !== 'invalid_key') return [issue];
+  if (issue.code === 'invalid_key') return issue.issues.map((sub) => ({ ...sub, path: [...issue.path, ...sub.path] }) as Issue);
+  const typed = issue.errors.filter((branch) => !branch.some((sub) => sub.code === 'invalid_type' && sub.path.length === 0));
+  if (typed.length !== 1) return [issue];
+  return (typed[0] as Issue[]).flatMap((sub) => expandUnion({ ...sub, path: [...issue.path, ...sub.path] } as Issue));
 }
 
 function describe(value: unknown): string {

@@ -41,6 +41,9 @@ export type ProxyRequest =
       op: 'supported' | 'latest' | 'lookup' | 'tile';
       /** lookups and full tiles are immutable; latest, supported and partial tiles (.p/W) are not */
       immutable: boolean;
+      /** the decoded module path and version of a lookup (private-pattern checks) */
+      module?: string;
+      version?: string;
     };
 
 /** The outcome of {@link parseProxyPath}. */
@@ -225,7 +228,7 @@ function parseSumdb(name: string, sumdbPath: string): SumdbRequest | Failure | u
     if (!isCanonicalVersion(version)) {
       return fail('GPR_ERR_BAD_VERSION', quote(escapedVersion), 'version must be canonical for a checksum lookup');
     }
-    return req('lookup', true);
+    return { ...req('lookup', true), module, version };
   }
   const t = TILE.exec(sumdbPath);
   if (t === null) return undefined;

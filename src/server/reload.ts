@@ -13,7 +13,8 @@ import type { Config } from '../config/schema.js';
 import { isGprError } from '../errors.js';
 import { announce, lifecycle, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { buildRuntime, type RuntimeRef } from '../runtime.js';
+import { buildRuntime, describeUpstream, type RuntimeRef } from '../runtime.js';
+import { healthReporter } from './upstream-health.js';
 import type { Notifier } from '../systemd/notify.js';
 import { loadTlsMaterial } from '../tls/material.js';
 
@@ -39,7 +40,8 @@ export interface ReloaderDeps {
 }
 
 export interface Reloader {
-  reload(): Promise<ReloadResult>;
+  /** `config`: apply this one (already validated) instead of reading configPath (a worker's supervisor read it). */
+  reload(config?: Config): Promise<ReloadResult>;
   /** The reload under way, if any. */
   pending(): Promise<ReloadResult> | undefined;
   /** "none", "ok (generation N)" or "failed: CODE". */
@@ -51,14 +53,17 @@ export function createReloader(deps: ReloaderDeps): Reloader {
   let reloading: Promise<ReloadResult> | undefined;
   let again = false;
   let last = 'none';
+  let given: Config | undefined;
 
   async function reloadOnce(): Promise<ReloadResult> {
     notifier.reloading();
     try {
-      const config = deps.configPath ? await loadConfig(deps.configPath, deps.env) : runtime.current.config;
+      const next = given;
+      given = undefined;
+      const config = next ?? (deps.configPath ? await loadConfig(deps.configPath, deps.env) : runtime.current.config);
       const tls = deps.wantsTls ? await loadTlsMaterial(config.tls, log) : undefined;
       const generation = runtime.current.generation + 1;
-      runtime.swap(buildRuntime(config, generation, tls));
+      runtime.swap(buildRuntime(config, generation, tls, healthReporter(log, deps.metrics, deps.env)));
       deps.cache.memory.resize(config.cache.maxBytes, config.cache.maxEntryBytes);
       deps.cache.disk?.resize(config.cache.diskMaxBytes);
       log.level = config.log.level;
@@ -69,7 +74,7 @@ export function createReloader(deps: ReloaderDeps): Reloader {
       metrics.reloads.inc({ result: 'ok' });
       metrics.generation.set(generation);
       last = `ok (generation ${generation})`;
-      announce(log, 'info', { generation, upstream: config.upstream, rewrite: config.rewrite }, lifecycle.reloaded);
+      announce(log, 'info', { generation, upstream: describeUpstream(config.upstream), rewrite: config.rewrite }, lifecycle.reloaded);
       return { ok: true, generation };
     } catch (err) {
       const error = err as Error;
@@ -83,7 +88,8 @@ export function createReloader(deps: ReloaderDeps): Reloader {
   }
 
   return {
-    reload() {
+    reload(config) {
+      if (config) given = config;
       if (reloading) {
         again = true;
         return reloading;

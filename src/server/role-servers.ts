@@ -9,9 +9,10 @@
  */
 import { constants } from 'node:crypto';
 import http from 'node:http';
+import http2 from 'node:http2';
 import https from 'node:https';
 import type { Server, Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import type { SecureContext, TLSSocket } from 'node:tls';
 import type { Config } from '../config/schema.js';
 import { errorTable, type ErrorCode } from '../errors.js';
 import { accessLog, escapeControls, loggablePath, nextRequestId, type Logger } from '../log.js';
@@ -21,6 +22,7 @@ import { applyClientAuth } from '../tls/material.js';
 import { clientErrorCode } from '../status.js';
 import type { ListenRole } from '../systemd/sockets.js';
 import type { Connections } from './connections.js';
+import { h2Compatible } from './h2-compat.js';
 
 /** Request header limit; larger requests get 431. */
 export const MAX_HEADER_BYTES = 16 * 1024;
@@ -115,25 +117,27 @@ export function roleServers(deps: RoleServerDeps): (role: ListenRole) => Server 
   return function createRoleServer(role) {
     if (role === 'admin') return http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, deps.admin);
     if (role === 'http') return proxyServer(http.createServer(serverOptions, deps.proxy), false);
-    const server = https.createServer(
-      {
-        ...serverOptions,
-        minVersion: 'TLSv1.2',
-        maxVersion: 'TLSv1.3',
-        // Client-initiated renegotiation (TLS 1.2) costs the server a
-        // handshake per request of the client's choosing: refuse it.
-        secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
-        // The go command offers h2 and http/1.1 and works with either.
-        ALPNProtocols: ['http/1.1'],
-        SNICallback(servername, cb) {
-          const context = runtime.current.tls?.secureContext(servername);
-          if (context) return cb(null, context);
-          refuse(servername, 'name_not_allowed');
-          cb(new Error(errorTable.GPR_ERR_TLS_NAME_REFUSED.message.replace('%s', servername)));
-        },
+    const tlsOptions = {
+      ...serverOptions,
+      minVersion: 'TLSv1.2' as const,
+      maxVersion: 'TLSv1.3' as const,
+      // Client-initiated renegotiation (TLS 1.2) costs the server a
+      // handshake per request of the client's choosing: refuse it.
+      secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
+      SNICallback(servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) {
+        const context = runtime.current.tls?.secureContext(servername);
+        if (context) return cb(null, context);
+        refuse(servername, 'name_not_allowed');
+        cb(new Error(errorTable.GPR_ERR_TLS_NAME_REFUSED.message.replace('%s', servername)));
       },
-      deps.proxy,
-    );
+    };
+    // The go command offers h2 and http/1.1 and works with either; tls.http2
+    // (read at start: listeners change on restart) offers both, h2 first.
+    // The http2 server's HTTP/1.1 requests are http.IncomingMessage as usual;
+    // h2Compatible adapts its HTTP/2 ones (node:http2's compatibility API).
+    const server = runtime.current.config.tls.http2
+      ? (http2.createSecureServer({ ...tlsOptions, allowHTTP1: true }, h2Compatible(deps.proxy) as never) as unknown as http.Server)
+      : https.createServer({ ...tlsOptions, ALPNProtocols: ['http/1.1'] }, deps.proxy);
     server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
       // A ClientHello without SNI gets no certificate (there is no default one).
       // (TLS 1.3 reports it as no signature algorithm, TLS 1.2 as no cipher.)

@@ -301,3 +301,28 @@ test('memory only (cache.dir null): a fill larger than maxEntryBytes streams thr
   expect(p.server.store.entries).toBe(0);
   expect(p.server.cache.disk).toBeUndefined();
 });
+
+test('an HTTP/1.0 client of a chunked backend body gets a Content-Length, or a cut when the body breaks off', async () => {
+  const body = zipBody(50_000);
+  const b = await rawBackend((s, path) => {
+    s.write(head('Transfer-Encoding: chunked\r\n'));
+    const chunk = `${body.length.toString(16)}\r\n${body.toString('latin1')}\r\n`;
+    s.end(path.endsWith('v1.0.0.zip') ? `${chunk}0\r\n\r\n` : chunk, 'latin1');
+  });
+  const { p } = await diskProxy(b.url);
+  const { port } = new URL(p.url);
+  const http10 = (path: string) =>
+    new Promise<string>((resolve) => {
+      const chunks: Buffer[] = [];
+      const sock = new net.Socket();
+      sock.connect(Number(port), '127.0.0.1', () => sock.write(`GET ${path} HTTP/1.0\r\nHost: x\r\n\r\n`));
+      sock.on('data', (c: Buffer) => chunks.push(c));
+      sock.on('error', () => {});
+      sock.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+    });
+  const whole = await http10(ZIP);
+  expect(whole).toMatch(/^HTTP\/1\.1 200 /);
+  expect(whole).toMatch(/content-length: 50000\r\n/i);
+  expect(sha256(Buffer.from(whole.slice(whole.indexOf('\r\n\r\n') + 4), 'latin1'))).toBe(sha256(body));
+  expect(await http10('/example.com/m/@v/v1.0.1.zip')).toBe(''); // cut, never a short "complete" body
+});

@@ -42,6 +42,35 @@ describe('rewrite', () => {
     expect(r.stdout).toContain('cache:      immutable');
   });
 
+  test('shows the whole chain with each entry\'s URL, header values redacted, and private decisions', async () => {
+    const dir = tempDir();
+    const config = join(dir, 'c.json');
+    const secret = 'hunter2-token';
+    writeFileSync(
+      config,
+      JSON.stringify({
+        upstream: [
+          { url: 'http://cache.internal:3000/api', rewrite: 'internal', fallThrough: 'error', headers: { 'X-Api-Key': secret } },
+          { url: 'http://mirror.internal' },
+          { url: 'https://proxy.golang.org' },
+        ],
+        private: [{ match: 'corp.example/*', status: 403 }],
+      }),
+    );
+    const r = await run(['rewrite', '/example.com/x/@v/list', '--config', config]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('upstream:   http://cache.internal:3000/api/v1/modules/example.com/x/list');
+    expect(r.stdout).toContain('upstream 2: http://mirror.internal/example.com/x/@v/list');
+    expect(r.stdout).toContain('upstream 3: https://proxy.golang.org/example.com/x/@v/list');
+    expect(r.stdout).toContain('x-api-key: [redacted]; then "|"');
+    expect(r.stdout).toContain('then ",": next only after 404/410');
+    expect(r.stdout).not.toContain(secret);
+    const priv = await run(['rewrite', '/sumdb/sum.golang.org/lookup/corp.example/a/b@v1.0.0', '--config', config]);
+    expect(priv.stdout).toMatch(/answer:\s+403 GPR_ERR_SUMDB_PRIVATE here, never forwarded/);
+    const refused = await run(['rewrite', '/corp.example/a/@v/list', '--config', config]);
+    expect(refused.stdout).toMatch(/answer:\s+403 GPR_ERR_PRIVATE_REFUSED/);
+  });
+
   test('a bad path exits 1 with the status and the reason', async () => {
     const r = await run(['rewrite', '/github.com/BurntSushi/toml/@v/list']);
     expect(r.code).toBe(1);

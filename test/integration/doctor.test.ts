@@ -204,8 +204,8 @@ test('a backend slower than the SLA: fetch FAILs with its p50 and the advice; up
   onTestFinished(() => backend.close());
   const dir = await tempDir('gpr-doctor-sla-');
   const proxyConfig = join(dir, 'proxy.json');
-  // mutableTtlMs 0: every list goes to the backend, so each sample pays its delay.
-  await writeFile(proxyConfig, JSON.stringify({ listen: { http: '127.0.0.1:0', https: null, admin: '127.0.0.1:0' }, upstream: backend.url, rewrite: 'goproxy', cache: { mutableTtlMs: 0, dir: null } }));
+  // mutableTtlMs 0 and staleIfErrorMs 0: every list goes to the backend (no stale answer while it refreshes), so each sample pays its delay.
+  await writeFile(proxyConfig, JSON.stringify({ listen: { http: '127.0.0.1:0', https: null, admin: '127.0.0.1:0' }, upstream: backend.url, rewrite: 'goproxy', cache: { mutableTtlMs: 0, staleIfErrorMs: 0, dir: null } }));
   const proxy = spawnProxy({ configPath: proxyConfig });
   const listening = await proxy.listening(2);
   const address = (role: string) => listening.find((l) => l.role === role)!.address;

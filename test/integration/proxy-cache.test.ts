@@ -138,10 +138,10 @@ describe('cache', () => {
     expect(hit.headers.etag).toBe(miss.headers.etag);
   });
 
-  test('mutable list: fresh for mutableTtlMs, then refetched; STALE when the backend fails', async () => {
+  test('mutable list: fresh for mutableTtlMs, then STALE while refreshed in the background; STALE when the backend fails, within staleIfErrorMs', async () => {
     const b = await backend();
     let now = 1_000_000;
-    const p = await startTestProxy({ upstream: b.url, rewrite: 'internal', cache: { mutableTtlMs: 60_000 } }, { now: () => now });
+    const p = await startTestProxy({ upstream: b.url, rewrite: 'internal', cache: { mutableTtlMs: 60_000, staleIfErrorMs: 600_000 } }, { now: () => now });
     const list = '/example.com/lib/@v/list';
     const a = await get(p.url + list);
     expect(a.headers['x-cache']).toBe('MISS');
@@ -150,16 +150,27 @@ describe('cache', () => {
     expect(a.body.toString()).toBe('v1.0.0\nv1.1.0\n');
     expect((await get(p.url + list)).headers['x-cache']).toBe('HIT');
     now += 60_001;
-    expect((await get(p.url + list)).headers['x-cache']).toBe('MISS');
+    // Expired: answered from cache at once while one background request refreshes it.
+    expect((await get(p.url + list)).headers['x-cache']).toBe('STALE');
+    await until(() => b.count('/v1/modules/example.com/lib/list') === 2 && p.server.cache.fills === 0);
+    expect((await get(p.url + list)).headers['x-cache']).toBe('HIT');
     expect(b.count('/v1/modules/example.com/lib/list')).toBe(2);
     now += 60_001;
     b.setFailure('500');
     const stale = await get(p.url + list);
     expect(stale.status).toBe(200);
     expect(stale.headers['x-cache']).toBe('STALE');
+    expect(stale.headers['cache-control']).toBe('no-cache');
     expect(stale.body.toString()).toBe('v1.0.0\nv1.1.0\n');
     const line = p.accessLines().at(-1);
-    expect(line).toMatchObject({ cache: 'STALE', status: 200, err: 'GPR_ERR_UPSTREAM_STATUS' });
+    expect(line).toMatchObject({ cache: 'STALE', status: 200 });
+    await until(() => p.logs.some((l) => l.msg === 'cache refresh failed: keeping the stale copy' && l.err === 'GPR_ERR_UPSTREAM_STATUS'));
+    expect((await get(p.url + list)).headers['x-cache']).toBe('STALE');
+    // Past staleIfErrorMs the stale copy is not used: the failure shows (404, so the go command falls through).
+    now += 600_001;
+    const gone = await get(p.url + list);
+    expect([gone.status, gone.headers['x-cache']]).toEqual([404, 'MISS']);
+    expect(p.accessLines().at(-1)).toMatchObject({ cache: 'MISS', status: 404, err: 'GPR_ERR_UPSTREAM_STATUS' });
   });
 
   test('404 is passed through and cached for notFoundTtlMs', async () => {

@@ -44,3 +44,13 @@ test('resize keeps the most recently used entries that fit', () => {
   expect(store.get('d')).toBeDefined();
   expect(store.get('b')).toBeUndefined();
 });
+
+test('delete and deleteWhere (cache purge) forget keys and their bytes', () => {
+  const store = new CacheStore({ maxBytes: 100_000, maxEntryBytes: 10_000 });
+  for (const k of ['zip a v1', 'mod a v1', 'zip b v1']) store.set(k, object(100));
+  expect(store.delete('zip a v1')).toBe(true);
+  expect(store.delete('zip a v1')).toBe(false);
+  expect(store.deleteWhere((k) => k.endsWith(' a v1'))).toBe(1);
+  expect(store.keys()).toEqual(['zip b v1']);
+  expect(store.sizeBytes).toBe(100 + ENTRY_OVERHEAD_BYTES);
+});

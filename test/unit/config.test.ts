@@ -79,3 +79,29 @@ describe('config', () => {
     expect((await loadConfig(file)).rewrite).toBe('internal');
   });
 });
+
+describe('upstream, sumdb and private', () => {
+  test.each([
+    ['http://a:1,http://b:2|http://c:3', undefined],
+    [[{ url: 'http://a:1', fallThrough: 'error', auth: { tokenEnv: 'TOKEN' }, headers: { 'X-Team': 'x' } }, { url: 'https://b/x' }], undefined],
+    ['http://a:1,direct', 'upstream may not contain "direct"'],
+    ['http://a:1,ftp://b', 'upstream entry "ftp://b" must be an http:// or https:// URL'],
+    [[], 'upstream must have at least one entry'],
+    [[{ url: 'http://a', auth: { tokenEnv: 'A', tokenFile: '/f' } }], 'upstream.0.auth needs exactly one of tokenFile and tokenEnv'],
+    [[{ url: 'http://a', fallThrough: ',' }], 'upstream.0.fallThrough must be "notfound" (GOPROXY ",") or "error" (GOPROXY "|")'],
+  ])('upstream %j', (upstream, problem) => {
+    const attempt = () => parseConfig({ upstream });
+    if (problem === undefined) expect(attempt).not.toThrow();
+    else expect(attempt).toThrow(problem);
+  });
+
+  test('sumdb defaults to sum.golang.org; private rules need one of upstream and status and a well-formed pattern', () => {
+    expect(parseConfig({}).sumdb).toEqual({ 'sum.golang.org': 'https://sum.golang.org' });
+    expect(parseConfig({ sumdb: { 'sum.corp.example': 'upstream' } }).sumdb).toEqual({ 'sum.corp.example': 'upstream' });
+    expect(() => parseConfig({ sumdb: { 'Sum.Example': 'http://x' } })).toThrow('must be a lower-case host name');
+    expect(() => parseConfig({ private: [{ match: 'corp.example/*' }] })).toThrow('private.0.match needs exactly one of upstream and status');
+    expect(() => parseConfig({ private: [{ match: 'corp.example/*', status: 410 }] })).toThrow('private.0.status must be 404 or 403');
+    expect(() => parseConfig({ private: [{ match: 'corp.example/[', status: 404 }] })).toThrow('private.0.match has a malformed glob "corp.example/["');
+    expect(parseConfig({ private: [{ match: 'corp.example/*', upstream: 'http://git.corp:1', onFailure: 'error' }] }).private).toHaveLength(1);
+  });
+});

@@ -152,7 +152,10 @@ describe('checksum database paths', () => {
     [`${sum}tile/30/0/000`, 'tile/30/0/000', 'tile', true],
     [`${sum}tile/1/0/000.p/1`, 'tile/1/0/000.p/1', 'tile', false],
   ])('%s', (url, sumdbPath, op, immutable) => {
-    expect(request(url)).toEqual({ kind: 'sumdb', name: 'sum.golang.org', sumdbPath, op, immutable });
+    const lookup = /^lookup\/(.*)@(.*)$/.exec(sumdbPath);
+    // A lookup also carries its decoded module and version (private-pattern checks).
+    const named = lookup ? { module: (lookup[1] as string).replace(/!([a-z])/g, (_, c: string) => c.toUpperCase()), version: lookup[2] } : {};
+    expect(request(url)).toEqual({ kind: 'sumdb', name: 'sum.golang.org', sumdbPath, op, immutable, ...named });
   });
 
   test.each<[string, keyof typeof errorTable]>([

@@ -37,7 +37,10 @@ test.each([
   ['src/admin.ts', "import { RuntimeRef } from './runtime.js';", 'admin.ts answers from what AdminDeps hands it'],
   ['src/server/planted.ts', "import { serveCommand } from '../cli/serve.js';", 'the server is started by the CLI'],
   ['src/server.ts', "import { Command } from 'commander';", 'command-line code lives in src/cli/'],
-  ['src/handler.ts', "import httpProxy from 'http-proxy';", 'only src/upstream/forward.ts imports http-proxy'],
+  ['src/handler.ts', "import { Pool } from 'undici';", 'only src/upstream/forward.ts imports undici'],
+  ['src/upstream/chain.ts', "import { Pool } from 'undici';", 'only src/upstream/forward.ts imports undici'],
+  ['src/upstream/route.ts', "import { readFileSync } from 'node:fs';", 'pure module: no I/O'],
+  ['src/upstream/chain.ts', "import type { Metrics } from '../metrics.js';", 'upstream/ is the backend chain'],
 ])('%s: `%s` is refused (%s)', async (file, code, why) => {
   const messages = await restricted(file, code);
   expect(messages).toHaveLength(1);
@@ -51,7 +54,9 @@ test.each([
   ['src/handler.ts', "import { errorStatus } from './status.js';"],
   ['src/server/planted.ts', "import { createHandler } from '../handler.js';"],
   ['src/cli/planted.ts', "import { Command } from 'commander';\nimport { startServer } from '../server.js';"],
-  ['src/upstream/planted.ts', "import httpProxy from 'http-proxy';"],
+  ['src/upstream/forward.ts', "import { Pool } from 'undici';"],
+  ['src/upstream/chain.ts', "import { compileRewriter } from '../rewrite/rules.js';"],
+  ['src/upstream/route.ts', "import { matchPrefixPatterns } from '../goproxy/private.js';"],
 ])('%s: `%s` is allowed', async (file, code) => {
   expect(await restricted(file, code)).toEqual([]);
 });
