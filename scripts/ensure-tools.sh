@@ -16,6 +16,9 @@ declare -A tools=(
   [openssl]=openssl
   [curl]=curl
   [python3]=python3
+  # promtool checks the /metrics exposition (test/integration/metrics-promtool.test.ts);
+  # Debian ships it only in the prometheus package (about 19 MB to download).
+  [promtool]=prometheus
 )
 if [[ "${1:-}" == "--bench" ]]; then
   tools=([nginx]=nginx-light [openssl]=openssl)
@@ -36,3 +39,8 @@ echo "installing: ${packages[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+# The prometheus package also installs and starts a Prometheus server; the tests
+# need only its promtool.
+if [[ " ${packages[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+fi

@@ -4,7 +4,7 @@
  * answers with (0 when it is not a request error) and a message template.
  * Callers match on `err.code`, never on `instanceof`. Every code here is
  * documented in docs/errors.md; test/unit/errors.test.ts keeps the two equal.
- * Must not: import anything, or decide upstream statuses (see upstream-status.ts).
+ * Must not: import anything, or decide which status a client gets (see status.ts).
  */
 
 /** Code table. `%s` placeholders are filled in order by {@link gprError}. */
@@ -17,6 +17,8 @@ export const errorTable = {
   GPR_ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'method %s is not allowed: the Go module proxy protocol uses GET (and HEAD)' },
   GPR_ERR_HEADERS_TOO_LARGE: { status: 431, message: 'request headers are larger than %s bytes' },
   GPR_ERR_BAD_REQUEST: { status: 400, message: 'malformed HTTP request: %s' },
+  GPR_ERR_REQUEST_TIMEOUT: { status: 408, message: 'request headers did not arrive within %s ms' },
+  GPR_ERR_TOO_MANY_CONNECTIONS: { status: 0, message: 'connection refused: %s connections are open (limits.maxConnections)' },
   GPR_ERR_MISDIRECTED: { status: 421, message: 'Host %s does not match the TLS server name %s' },
   GPR_ERR_LOOP: { status: 508, message: 'request loop: it already passed through go-proxy-rewriter (Via: %s); the upstream or the interception rules point back at the proxy' },
   GPR_ERR_UPSTREAM_TIMEOUT: { status: 504, message: 'backend %s did not answer within %s ms' },
@@ -27,6 +29,7 @@ export const errorTable = {
   GPR_ERR_SHUTTING_DOWN: { status: 503, message: 'the proxy is shutting down' },
   GPR_ERR_INTERNAL: { status: 500, message: 'internal error: %s' },
   GPR_ERR_CONFIG_READ: { status: 0, message: 'cannot read config file %s: %s' },
+  GPR_ERR_CONFIG_TOO_LARGE: { status: 0, message: 'config file %s is %s bytes; the limit is %s' },
   GPR_ERR_CONFIG_INVALID: { status: 0, message: 'invalid config%s:\n%s' },
   GPR_ERR_LISTEN: { status: 0, message: 'cannot listen on %s (%s): %s' },
   GPR_ERR_LISTEN_FDS: { status: 0, message: 'socket activation: %s' },
@@ -35,6 +38,7 @@ export const errorTable = {
   GPR_ERR_CA_INVALID: { status: 0, message: 'CA %s is unusable: %s' },
   GPR_ERR_CERT_INVALID: { status: 0, message: 'certificate %s is unusable: %s' },
   GPR_ERR_TLS_NAME_REFUSED: { status: 0, message: 'TLS server name %s is not in tls.hosts' },
+  GPR_ERR_TLS_CLIENT_CERT_REFUSED: { status: 0, message: 'TLS client %s presented no client certificate, or one tls.clientCa does not verify (%s)' },
   GPR_ERR_NOTIFY: { status: 0, message: 'sd_notify failed: %s' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

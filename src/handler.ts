@@ -8,15 +8,16 @@
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { gprError, isGprError, type GprError } from './errors.js';
+import { gprError, isGprError, type ErrorCode, type GprError } from './errors.js';
 import { LRUCache } from 'lru-cache';
 import { parseProxyPath, type ParseResult } from './goproxy/path.js';
 import { cacheKey, notModified, NO_STORE } from './cache/http.js';
 import { Flight, type BodySink, type FlightHead } from './cache/flight.js';
 import type { CacheStore, CachedObject } from './cache/store.js';
-import { accessLog, type AccessFields, type Logger } from './log.js';
+import { accessLog, loggablePath, nextRequestId, type AccessFields, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { RuntimeRef, Runtime } from './runtime.js';
+import { errorStatus, finalStatus } from './status.js';
 
 type CacheStatus = NonNullable<AccessFields['cache']>;
 
@@ -32,8 +33,13 @@ export interface HandlerDeps {
 /** Our name in Via; seeing it on an incoming request means a loop. */
 const VIA_TOKEN = 'go-proxy-rewriter';
 
-let lastReqId = 0;
-const reqIdPrefix = process.pid.toString(36);
+/**
+ * A cached body larger than this is written in slices of this size, each
+ * counted once the socket took it: a client that aborts is logged with the
+ * bytes it was really sent, and a drain sees the response as busy until the
+ * last slice is out. Smaller bodies go out in one write (the hot path).
+ */
+const SLICE_BYTES = 64 * 1024;
 
 /** Creates the request handler for the proxy listeners. */
 export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: ServerResponse) => void {
@@ -44,10 +50,10 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     const rt = deps.runtime.acquire();
     const started = performance.now();
     const fields: AccessFields = {
-      reqId: `${reqIdPrefix}-${(++lastReqId).toString(36)}`,
+      reqId: nextRequestId(),
       method: req.method ?? '',
       host: req.headers.host ?? '',
-      path: req.url ?? '',
+      path: loggablePath(req.url ?? ''),
       upstreamPath: null,
       status: 0,
       cache: null,
@@ -56,15 +62,14 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       upstreamMs: null,
       err: null,
     };
+    res.setHeader('x-request-id', fields.reqId);
     if (deps.draining()) res.setHeader('connection', 'close');
     res.once('close', () => {
-      if (res.writableFinished || fields.err) fields.status = res.statusCode;
-      else {
-        fields.status = 499;
-        fields.err = 'GPR_ERR_CLIENT_GONE';
-      }
+      const final = finalStatus({ statusCode: res.statusCode, finished: res.writableFinished, err: fields.err as ErrorCode | null });
+      fields.status = final.status;
+      fields.err = final.err;
       fields.durationMs = Math.round((performance.now() - started) * 1000) / 1000;
-      accessLog(log, fields);
+      accessLog(log, fields, rt.config.log.access);
       metrics.recordRequest(fields.status, fields.cache ?? 'NONE', fields.durationMs / 1000);
       deps.runtime.release(rt);
     });
@@ -77,6 +82,8 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
   };
 
   function serve(rt: Runtime, req: IncomingMessage, res: ServerResponse, fields: AccessFields): void {
+    // Node's own check (requireHostHeader) would answer 400 without an access line.
+    if (req.headers.host === undefined && req.httpVersion === '1.1') return fail(res, fields, gprError('GPR_ERR_BAD_REQUEST', ['HTTP/1.1 request without Host header']));
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
       return fail(res, fields, gprError('GPR_ERR_METHOD_NOT_ALLOWED', [req.method]));
@@ -131,12 +138,9 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
           return sendObject(req, res, fields, cached.object, 'STALE');
         }
         fields.cache = 'MISS';
-        if (rt.config.onUpstreamFailure === 'notfound') {
-          // 404 makes the go command fall through to the next GOPROXY entry
-          // (`direct` by default) instead of failing the build.
-          return fail(res, fields, err, 404, `backend failed, so the go command may try its next GOPROXY entry: ${err.message}`);
-        }
-        return fail(res, fields, err);
+        const answer = errorStatus(err.code, rt.config.onUpstreamFailure);
+        if (answer.fallthrough) return fail(res, fields, err, answer.status, `backend failed, so the go command may try its next GOPROXY entry: ${err.message}`);
+        return fail(res, fields, err, answer.status);
       },
       onAbort(err: GprError) {
         fields.err = err.code;
@@ -190,8 +194,10 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     }
     return {
       write(chunk) {
-        fields.bytes += chunk.length;
-        return res.write(chunk);
+        // Counted once the socket took it, so an abort logs what was sent.
+        return res.write(chunk, (err) => {
+          if (!err) fields.bytes += chunk.length;
+        });
       },
       once: (event, listener) => res.once(event, listener),
       removeListener: (event, listener) => res.removeListener(event, listener),
@@ -214,9 +220,36 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       res.end();
       return;
     }
-    fields.bytes = object.body.length;
-    res.end(object.body);
+    if (object.body.length <= SLICE_BYTES) {
+      fields.bytes = object.body.length;
+      res.end(object.body);
+      return;
+    }
+    sendSlices(res, fields, object.body);
   }
+}
+
+/** Writes `body` in {@link SLICE_BYTES} slices with backpressure, counting each slice the socket took. */
+function sendSlices(res: ServerResponse, fields: AccessFields, body: Buffer): void {
+  let offset = 0;
+  const counted = (n: number) => (err?: Error | null) => {
+    if (!err) fields.bytes += n;
+  };
+  const pump = (): void => {
+    while (offset < body.length && !res.destroyed) {
+      const slice = body.subarray(offset, Math.min(offset + SLICE_BYTES, body.length));
+      offset += slice.length;
+      if (offset === body.length) {
+        res.end(slice, counted(slice.length));
+        return;
+      }
+      if (!res.write(slice, counted(slice.length))) {
+        res.once('drain', pump);
+        return;
+      }
+    }
+  };
+  pump();
 }
 
 /**

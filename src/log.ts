@@ -6,6 +6,7 @@
  * Must not: log bodies, Authorization or cookies.
  */
 import pino, { type DestinationStream, type Logger } from 'pino';
+import { accessLevel, isErrorLine } from './status.js';
 
 export type { Logger };
 
@@ -83,8 +84,64 @@ export function announce(log: Logger, level: 'info' | 'warn' | 'error', fields: 
   log.flush();
 }
 
-/** Writes the one access line of a request: `error` level for 5xx, else `info`. */
-export function accessLog(log: Logger, fields: AccessFields): void {
-  if (fields.status >= 500) log.error(fields, 'request');
-  else log.info(fields, 'request');
+/**
+ * Which requests get an access line (config `log.access`): every one, only
+ * 4xx/5xx and errors, or none. The line costs about a quarter of the CPU of
+ * a cache hit (measured: see README "Access log").
+ */
+export type AccessMode = 'all' | 'errors' | 'off';
+
+/**
+ * Writes the one access line of a request, at the level status.ts decides
+ * (`error` for 5xx and server faults, `warn` for a client that left, else
+ * `info`), when `mode` keeps it. Host and path are escaped first.
+ */
+export function accessLog(log: Logger, fields: AccessFields, mode: AccessMode = 'all'): void {
+  if (mode === 'off' || (mode === 'errors' && !isErrorLine(fields.status, fields.err))) return;
+  fields.host = escapeControls(fields.host);
+  fields.path = escapeControls(fields.path);
+  log[accessLevel(fields.status, fields.err)](fields, 'request');
+}
+
+// C0, DEL and C1 (U+0080-U+009F): JSON escapes only C0, and a raw C1 control
+// (NEL, CSI ...) from a Host header reaches terminals and log viewers.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/g;
+
+/** Replaces control characters (C0, DEL, C1) with `\xHH`, so a log line shows them without carrying them. */
+export function escapeControls(s: string): string {
+  CONTROLS.lastIndex = 0;
+  if (!CONTROLS.test(s)) return s;
+  return s.replace(CONTROLS, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/**
+ * The request target as it may be logged: without query string or fragment
+ * (tokens), and an absolute-form target (`http://user:pass@host/p`) without
+ * its userinfo.
+ */
+export function loggablePath(url: string): string {
+  let end = url.length;
+  const q = url.indexOf('?');
+  if (q !== -1) end = q;
+  const h = url.indexOf('#');
+  if (h !== -1 && h < end) end = h;
+  let path = end === url.length ? url : url.slice(0, end);
+  if (path[0] !== '/') {
+    const scheme = path.indexOf('://');
+    const at = path.lastIndexOf('@');
+    if (scheme !== -1 && at > scheme) {
+      const slash = path.indexOf('/', scheme + 3);
+      if (slash === -1 || at < slash) path = path.slice(0, scheme + 3) + path.slice(at + 1);
+    }
+  }
+  return path;
+}
+
+let lastReqId = 0;
+const reqIdPrefix = process.pid.toString(36);
+
+/** A request id, unique in this process and across processes (pid prefix); also sent as X-Request-Id. */
+export function nextRequestId(): string {
+  return `${reqIdPrefix}-${(++lastReqId).toString(36)}`;
 }

@@ -6,6 +6,7 @@
  *   go-proxy-rewriter rewrite PATH [--config FILE] [--host HOST]
  *   go-proxy-rewriter check-config --config FILE
  *   go-proxy-rewriter certs init|export|status [--dir DIR]
+ *   go-proxy-rewriter doctor [--json] [--config FILE]
  * Must not: contain proxy logic. The only place that calls process.exit.
  */
 import { Command, CommanderError } from 'commander';
@@ -16,6 +17,7 @@ import { parseProxyPath } from './goproxy/path.js';
 import { compileRewriter } from './rewrite/rules.js';
 import { startServer } from './server.js';
 import { caCommands } from './tls/cli.js';
+import { doctorCommand } from './cli/doctor.js';
 
 const program = new Command('go-proxy-rewriter')
   .description('Go module proxy: rewrites Go proxy requests to an internal cache backend, caches them, and terminates TLS for the Go proxy hosts')
@@ -75,6 +77,7 @@ program
   });
 
 program.addCommand(caCommands());
+program.addCommand(doctorCommand());
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) process.exit(err.exitCode);

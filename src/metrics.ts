@@ -18,13 +18,25 @@ export interface Metrics {
   reloads: Counter<'result'>;
   generation: Gauge;
   tlsRefused: Counter<'reason'>;
+  /** Client connections closed unanswered at limits.maxConnections. */
+  connectionsRefused: Counter;
+  /** Reads open client connections and the cap at scrape time. */
+  trackConnections(open: () => number, max: () => number): void;
 }
+
+/**
+ * prom-client's default metrics include three gauges named `..._total`,
+ * which promtool rejects (`_total` is for counters): they are removed. The
+ * same numbers by type remain (`gpr_nodejs_active_handles{type}` ...).
+ */
+const MISNAMED_DEFAULTS = ['nodejs_active_handles', 'nodejs_active_requests', 'nodejs_active_resources'] as const;
 
 /** Creates the metrics, reading cache gauges from `store` at scrape time. */
 export function createMetrics(store: CacheStore): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'gpr_' });
   const registers = [registry];
+  for (const name of MISNAMED_DEFAULTS) registry.removeSingleMetric(`gpr_${name}_total`);
   new Gauge({ name: 'gpr_cache_entries', help: 'Objects in the cache', registers, collect() { this.set(store.entries); } });
   new Gauge({ name: 'gpr_cache_bytes', help: 'Bytes charged against cache.maxBytes', registers, collect() { this.set(store.sizeBytes); } });
   new Gauge({ name: 'gpr_cache_max_bytes', help: 'cache.maxBytes', registers, collect() { this.set(store.maxBytes); } });
@@ -62,5 +74,10 @@ export function createMetrics(store: CacheStore): Metrics {
     reloads: new Counter({ name: 'gpr_config_reloads_total', help: 'Config reloads, by result', labelNames: ['result'], registers }),
     generation: new Gauge({ name: 'gpr_config_generation', help: 'Generation of the config in use (1 at start)', registers }),
     tlsRefused: new Counter({ name: 'gpr_tls_refused_total', help: 'TLS handshakes refused, by reason', labelNames: ['reason'], registers }),
+    connectionsRefused: new Counter({ name: 'gpr_connections_refused_total', help: 'Client connections closed unanswered because limits.maxConnections were open', registers }),
+    trackConnections(open, max) {
+      new Gauge({ name: 'gpr_connections_open', help: 'Open client connections on the proxy listeners', registers, collect() { this.set(open()); } });
+      new Gauge({ name: 'gpr_connections_max', help: 'limits.maxConnections in effect', registers, collect() { this.set(max()); } });
+    },
   };
 }

@@ -4,7 +4,8 @@
  * and deep-freezes the result. Every problem is reported in one error.
  * Must not: start anything or keep state.
  */
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { gprError } from '../errors.js';
 import { validateConfig, type Config } from './schema.js';
 
@@ -20,20 +21,23 @@ export const envOverrides = {
   GPR_LOG_LEVEL: ['log', 'level'],
 } as const;
 
+/** The largest config file read, in bytes; a larger one is rejected unread. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
+/** The longest a config read may take, in ms (a hung network file system). */
+export const CONFIG_READ_TIMEOUT_MS = 5_000;
+
 /**
  * Loads the config from `file` (or the embedded defaults when undefined),
- * with `env` overrides applied. Throws GPR_ERR_CONFIG_READ or
- * GPR_ERR_CONFIG_INVALID (message lists every problem with its field path).
+ * with `env` overrides applied. Throws GPR_ERR_CONFIG_READ (also for a file
+ * that is not a regular file, or a read over {@link CONFIG_READ_TIMEOUT_MS}),
+ * GPR_ERR_CONFIG_TOO_LARGE, or GPR_ERR_CONFIG_INVALID (message lists every
+ * problem with its field path).
  */
 export async function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = {}): Promise<Config> {
   let raw: unknown = {};
   if (file !== undefined) {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      throw gprError('GPR_ERR_CONFIG_READ', [file, (err as Error).message], err);
-    }
+    const text = await readBounded(file);
     try {
       raw = JSON.parse(text);
     } catch (err) {
@@ -41,6 +45,54 @@ export async function loadConfig(file: string | undefined, env: NodeJS.ProcessEn
     }
   }
   return parseConfig(raw, env, file);
+}
+
+/**
+ * Reads `file` within {@link CONFIG_READ_TIMEOUT_MS} and {@link MAX_CONFIG_BYTES}.
+ * O_NONBLOCK makes open(2) of a FIFO return at once instead of waiting for
+ * a writer on a thread-pool thread, which would also hold up the exit
+ * (Node joins those threads); fstat then rejects anything but a regular file.
+ */
+async function readBounded(file: string): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(gprError('GPR_ERR_CONFIG_READ', [file, `no answer within ${CONFIG_READ_TIMEOUT_MS} ms`])), CONFIG_READ_TIMEOUT_MS);
+    timer.unref();
+  });
+  const read = (async () => {
+    let handle;
+    try {
+      handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+    } catch (err) {
+      throw gprError('GPR_ERR_CONFIG_READ', [file, (err as Error).message], err);
+    }
+    try {
+      const stat = await handle.stat();
+      if (!stat.isFile()) throw gprError('GPR_ERR_CONFIG_READ', [file, 'not a regular file (a FIFO, socket or device cannot be a config)']);
+      if (stat.size > MAX_CONFIG_BYTES) throw gprError('GPR_ERR_CONFIG_TOO_LARGE', [file, stat.size, `${MAX_CONFIG_BYTES} bytes (1 MiB)`]);
+      // The file may grow between fstat and read: read one byte past the limit to notice.
+      const buf = Buffer.alloc(MAX_CONFIG_BYTES + 1);
+      let length = 0;
+      for (;;) {
+        const { bytesRead } = await handle.read(buf, length, buf.length - length, length);
+        if (bytesRead === 0) break;
+        length += bytesRead;
+        if (length > MAX_CONFIG_BYTES) throw gprError('GPR_ERR_CONFIG_TOO_LARGE', [file, `more than ${MAX_CONFIG_BYTES}`, `${MAX_CONFIG_BYTES} bytes (1 MiB)`]);
+      }
+      return buf.toString('utf8', 0, length);
+    } catch (err) {
+      if ((err as { code?: string }).code?.startsWith('GPR_ERR_')) throw err;
+      throw gprError('GPR_ERR_CONFIG_READ', [file, (err as Error).message], err);
+    } finally {
+      await handle.close();
+    }
+  })();
+  read.catch(() => {}); // settled late after a timeout: already reported
+  try {
+    return await Promise.race([read, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Validates an already-parsed config object; see {@link loadConfig}. */

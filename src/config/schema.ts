@@ -94,6 +94,8 @@ export const configSchema = z.strictObject({
           error: 'must be one of fatal, error, warn, info, debug, trace, silent',
         })
         .default('info'),
+      /** Which requests get an access line: all, only 4xx/5xx and errors, or none. */
+      access: z.enum(['all', 'errors', 'off'], { error: 'must be "all", "errors" or "off"' }).default('all'),
     })
     .prefault({}),
   tls: z
@@ -109,10 +111,36 @@ export const configSchema = z.strictObject({
       cert: z.string().min(1).optional(),
       key: z.string().min(1).optional(),
       leafValidityHours: posInt().default(168),
+      /** Mutual TLS: a CA file (PEM, one or more certificates); with it the HTTPS listener requires a client certificate it verifies. */
+      clientCa: z.string().min(1).optional(),
     })
     .prefault({})
     .refine((t) => (t.cert === undefined) === (t.key === undefined), { error: 'cert and key must be given together', path: ['cert'] }),
   shutdown: z.strictObject({ drainTimeoutMs: posInt().default(30_000) }).prefault({}),
+  /** Reload without signals: watch the config file (and its directory, for kubelet's ConfigMap symlink swap). */
+  reload: z
+    .strictObject({
+      watch: z.boolean({ error: 'must be true or false' }).default(false),
+      /** Quiet time after the last change event before the file is read, in ms. */
+      debounceMs: posInt().default(200),
+      /** Fallback check of the file's content every this many ms (inotify can miss symlink swaps). */
+      pollMs: posInt().default(2_000),
+    })
+    .prefault({}),
+  limits: z
+    .strictObject({
+      /**
+       * Open client connections over all proxy listeners (not the admin
+       * one); more are closed at once. Default (absent): derived from the
+       * open-file limit at start (see server/limits.ts).
+       */
+      maxConnections: posInt().optional(),
+      /** Time a client has to send the request line and headers; then 408. */
+      headersTimeoutMs: posInt().default(10_000),
+      /** How long an idle keep-alive connection is kept open. */
+      keepAliveTimeoutMs: posInt().default(30_000),
+    })
+    .prefault({}),
 }).superRefine((config, ctx) => {
   if (config.cache.maxEntryBytes > config.cache.maxBytes) {
     ctx.addIssue({ code: 'custom', path: ['cache', 'maxEntryBytes'], input: config.cache.maxEntryBytes, message: `must not exceed cache.maxBytes (${config.cache.maxBytes})` });

@@ -13,7 +13,7 @@ import { expect, onTestFinished } from 'vitest';
 // Debian package of each tool, for the error message.
 const APT_PACKAGE: Record<string, string> = {
   go: 'golang-go', ip: 'iproute2', iptables: 'iptables', nft: 'nftables', openssl: 'openssl', curl: 'curl',
-  python3: 'python3', 'systemd-socket-activate': 'systemd', 'systemd-notify': 'systemd', 'systemd-analyze': 'systemd',
+  python3: 'python3', promtool: 'prometheus', 'systemd-socket-activate': 'systemd', 'systemd-notify': 'systemd', 'systemd-analyze': 'systemd',
 };
 // root's tools live in sbin, which a non-login PATH may lack.
 const SBIN = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
