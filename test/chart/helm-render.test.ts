@@ -14,7 +14,7 @@ import type { PodDisruptionBudget } from 'kubernetes-types/policy/v1.js';
 import type { Ingress, NetworkPolicy } from 'kubernetes-types/networking/v1.js';
 import { chartDir, helm, one, render, type K8sObject } from '../helpers/helm.js';
 import type { Certificate } from './crd-types.js';
-import { checkRenderedConfig, makeCaCertificate, proxyPod, renderedConfigJson, unmountedPaths, variantOptions, variants, type Variant } from './variants.js';
+import { PENDING_KEYS, checkRenderedConfig, makeCaCertificate, proxyPod, renderedConfigJson, unmountedPaths, variantOptions, variants, type Variant } from './variants.js';
 
 let dir: string;
 let caPem: string;
@@ -65,7 +65,10 @@ describe.each(variants)('variant $name', (variant: Variant) => {
     const raw = renderedConfigJson(objects);
     const { pod, proxy } = proxyPod(objects);
     const { config, pendingUnknown } = checkRenderedConfig(raw, proxy);
-    expect(pendingUnknown.every((k) => ['reload', 'tls.clientCa', 'cache.dir', 'cache.diskMaxBytes', 'cache.maxObjectBytes'].includes(k))).toBe(true);
+    expect(pendingUnknown.every((k) => (PENDING_KEYS as readonly string[]).includes(k))).toBe(true);
+    // reload.watch and tls.clientCa are in this branch's schema (doctor merged): validated for real.
+    if (variant.name === 'default') expect(config.reload.watch).toBe(true);
+    if (variant.name === 'deployment-ingress-mtls') expect(config.tls.clientCa).toBe('/etc/go-proxy-rewriter-client-ca/ca.crt');
     expect(unmountedPaths(configPaths(raw), pod, proxy)).toEqual([]);
     // The probes and the admin listener agree.
     const adminPort = proxy.ports?.find((p) => p.name === 'admin')?.containerPort;
@@ -117,6 +120,8 @@ test('default: a DaemonSet on the host network, bound to the node address, with 
   expect(ds.spec?.template.metadata?.annotations?.['checksum/config']).toBeUndefined();
   // The config volume is a directory mount (subPath would never see kubelet's update).
   expect(proxy.volumeMounts?.find((m) => m.name === 'config')).toEqual({ name: 'config', mountPath: '/etc/go-proxy-rewriter', readOnly: true });
+  // Memory only, said explicitly: the proxy's default would be cache/ in its read-only working directory.
+  expect((renderedConfigJson(objects) as { cache: { dir: unknown } }).cache.dir).toBeNull();
   console.info(`default render: config keys not yet in this branch's schema: ${pendingUnknown.join(', ') || 'none'}`);
 
   const pdb = one<PodDisruptionBudget>(objects, 'PodDisruptionBudget');
@@ -142,7 +147,8 @@ test('default: a DaemonSet on the host network, bound to the node address, with 
   const job = one<Job>(objects, 'Job');
   expect(job.metadata?.annotations?.['helm.sh/hook']).toBe('test');
   const doctor = job.spec?.template.spec?.containers[0] as Container;
-  expect(doctor.args).toEqual(['doctor', '--json', '--config', '/etc/go-proxy-rewriter/config.json']);
+  // No interception and no CA bundle: those two checks do not apply to these build pods.
+  expect(doctor.args).toEqual(['doctor', '--json', '--config', '/etc/go-proxy-rewriter/config.json', '--skip', 'interception', 'trust']);
   expect(env(doctor)).toMatchObject({ GPR_LISTEN_ADMIN: '$(HOST_IP):9180', GPR_LISTEN_HTTPS: '$(HOST_IP):8443' });
   // The doctor gets the CA certificate, never its key; its pods are not the proxy's.
   expect(job.spec?.template.spec?.volumes?.find((v) => v.name === 'ca')?.secret?.items).toEqual([{ key: 'tls.crt', path: 'tls.crt' }]);
@@ -177,6 +183,7 @@ test('byo-ca: the Secret is mounted, the CA bundle lands in each build namespace
   const cron = one<CronJob>(objects, 'CronJob');
   const doctor = cron.spec?.jobTemplate.spec?.template.spec?.containers[0] as Container;
   expect(env(doctor).SSL_CERT_FILE).toBe('/etc/go-proxy-rewriter-ca-bundle/ca.crt');
+  expect(doctor.args).not.toContain('--skip'); // intercepted and trusted: every check applies
   expect(cron.spec?.jobTemplate.spec?.template.spec?.nodeSelector).toEqual(pod.nodeSelector);
   // Tenant label on everything.
   expect(objects.every((o) => o.metadata.labels?.['go-proxy-rewriter.io/tenant'] === 'team-a')).toBe(true);
@@ -289,4 +296,14 @@ test('two tenants: two releases in two namespaces share no object and select onl
   const caSecret = (objs: K8sObject[]) => proxyPod(objs).pod.volumes?.find((v) => v.name === 'ca')?.secret?.secretName;
   expect([caSecret(a), caSecret(b)]).toEqual(['ta-go-proxy-rewriter-ca', 'tb-go-proxy-rewriter-ca']);
   expect(proxyPod(a).pod.volumes?.find((v) => v.name === 'config')?.configMap?.name).toBe('ta-go-proxy-rewriter');
+});
+
+test('an upstream chain (GOPROXY-style list, or entries) passes the values schema and reaches config.json verbatim', async () => {
+  // The proxy's schema for the chain comes with the upstreams branch; here the chart's side: no reshaping.
+  const list = 'http://go-cache.internal:3000,https://mirror.corp.example|https://proxy.golang.org';
+  const entries = [{ url: 'http://go-cache.internal:3000', fallThrough: 'error', rewrite: 'internal' }, { url: 'https://proxy.golang.org', rewrite: 'goproxy' }];
+  for (const upstream of [list, entries]) {
+    const objects = await render({ flags: ['--set-json', `config.upstream=${JSON.stringify(upstream)}`] });
+    expect((renderedConfigJson(objects) as { upstream: unknown }).upstream).toEqual(upstream);
+  }
 });

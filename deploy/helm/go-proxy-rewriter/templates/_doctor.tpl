@@ -42,6 +42,20 @@ spec:
         - --json
         - --config
         - {{ printf "%s/config.json" $paths.config | quote }}
+        {{- /* Checks that do not apply to how build pods reach this proxy. */}}
+        {{- $skip := list }}
+        {{- if not $v.interception.enabled }}
+        {{- $skip = append $skip "interception" }}
+        {{- if not $v.ca.certificate }}
+        {{- $skip = append $skip "trust" }}
+        {{- end }}
+        {{- end }}
+        {{- with $skip }}
+        - --skip
+        {{- range . }}
+        - {{ . }}
+        {{- end }}
+        {{- end }}
         {{- range $v.doctor.extraArgs }}
         - {{ . | quote }}
         {{- end }}

@@ -151,13 +151,16 @@ Numbers stay integers (toJson of int64).
 {{- $_ := set $tls "clientCa" (printf "%s/%s" $paths.clientCa $v.clientCa.key) -}}
 {{- end -}}
 {{- $_ := set $cfg "tls" $tls -}}
-{{- if $v.cacheDisk.enabled -}}
 {{- $cache := deepCopy (dig "cache" dict $v.config) -}}
+{{- if $v.cacheDisk.enabled -}}
 {{- $_ := set $cache "dir" $paths.cache -}}
 {{- $_ := set $cache "diskMaxBytes" (int64 $v.cacheDisk.maxBytes) -}}
 {{- $_ := set $cache "maxObjectBytes" (int64 $v.cacheDisk.maxObjectBytes) -}}
-{{- $_ := set $cfg "cache" $cache -}}
+{{- else -}}
+{{- /* Memory only: without it the proxy would default to cache/ in its read-only working directory. */ -}}
+{{- $_ := set $cache "dir" nil -}}
 {{- end -}}
+{{- $_ := set $cfg "cache" $cache -}}
 {{- if $v.reload.watch -}}
 {{- $_ := set $cfg "reload" (dict "watch" true) -}}
 {{- end -}}
