@@ -38,7 +38,8 @@ beforeAll(async () => {
   requireTool('nft');
   dir = await mkdtemp(join(tmpdir(), 'gpr-intercept-'));
   const objects = await render({
-    flags: ['--set', `interception.enabled=true,interception.extraAddresses={${GO_HOST_ADDR}},interception.bypassUids={10002}`],
+    // A CIDR and an address inside it: the set must merge them, not refuse the overlap.
+    flags: ['--set', `interception.enabled=true,interception.extraAddresses={${GO_HOST_ADDR},192.0.2.0/28},interception.bypassUids={10002}`],
   });
   const cm = one<{ data: Record<string, string> }>(objects, 'ConfigMap', 'gpr-go-proxy-rewriter-intercept');
   script = join(dir, 'intercept.sh');
@@ -118,7 +119,7 @@ test('apply: pod and node traffic to a Go host lands on the proxy; the proxy uid
   expect(applied.code).toBe(0);
   const rules = await table();
   expect(rules).toContain(`ip daddr @goproxy_v4 tcp dport 443 dnat to ${HOST_IP}:8443`);
-  expect(rules).toMatch(new RegExp(`elements = \\{ ${GO_HOST_ADDR.replaceAll('.', '\\.')} \\}`));
+  expect(rules).toMatch(/elements = \{ 192\.0\.2\.0\/28 \}/);
   expect(rules).toMatch(/elements = \{ 10001, 10002 \}/);
 
   expect(await dial(pod)).toBe('proxy'); // prerouting, through the address-less veth
