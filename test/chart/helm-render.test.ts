@@ -3,7 +3,7 @@
 // config.json checked with the proxy's own schema, and what each variant
 // must produce. No cluster: see the chart README for what this cannot prove.
 import { beforeAll, describe, expect, test } from 'vitest';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
@@ -12,7 +12,7 @@ import type { DaemonSet, Deployment } from 'kubernetes-types/apps/v1.js';
 import type { Job, CronJob } from 'kubernetes-types/batch/v1.js';
 import type { PodDisruptionBudget } from 'kubernetes-types/policy/v1.js';
 import type { Ingress, NetworkPolicy } from 'kubernetes-types/networking/v1.js';
-import { chartDir, helm, one, render, type K8sObject } from '../helpers/helm.js';
+import { chartDir, helm, one, render, templateArgs, type K8sObject, type RenderOptions } from '../helpers/helm.js';
 import type { Certificate } from './crd-types.js';
 import { PENDING_KEYS, checkRenderedConfig, makeCaCertificate, proxyPod, renderedConfigJson, unmountedPaths, variantOptions, variants, type Variant } from './variants.js';
 
@@ -306,4 +306,31 @@ test('an upstream chain (GOPROXY-style list, or entries) passes the values schem
     const objects = await render({ flags: ['--set-json', `config.upstream=${JSON.stringify(upstream)}`] });
     expect((renderedConfigJson(objects) as { upstream: unknown }).upstream).toEqual(upstream);
   }
+});
+
+test('renders for the oldest Kubernetes the chart claims (kubeVersion >=1.25)', async () => {
+  const old = await helm(['lint', '--strict', chartDir, '--kube-version', '1.25.0']);
+  expect(old.stdout).toContain('0 chart(s) failed');
+  const older = await helm(templateArgs({ flags: ['--kube-version', '1.24.0'] }));
+  expect(older.code).not.toBe(0);
+  expect(older.stderr).toMatch(/chart requires kubeVersion: >=1\.25\.0-0 which is incompatible with Kubernetes v1\.24\.0/);
+});
+
+test('NOTES.txt tells each mode what to do next', async () => {
+  // helm template does not render NOTES.txt: render it as a template of a copy of the chart.
+  const copy = join(dir, 'chart-notes');
+  await cp(chartDir, copy, { recursive: true });
+  const notes = await readFile(join(copy, 'templates/NOTES.txt'), 'utf8');
+  await writeFile(join(copy, 'templates/notes-as-configmap.yaml'), `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: |\n${notes.split('\n').map((l) => `    ${l}`).join('\n')}\n`);
+  const text = async (opts: RenderOptions) => one<{ data: { notes: string } }>(await render({ ...opts, chart: copy }), 'ConfigMap', 'notes').data.notes;
+  const daemonset = await text({});
+  expect(daemonset).toContain('kubectl -n build-proxy create secret tls gpr-go-proxy-rewriter-ca');
+  expect(daemonset).toContain('GOPROXY=http://$(HOST_IP):8080,direct');
+  expect(daemonset).toContain('helm test gpr -n build-proxy');
+  const intercepted = await text({ ...variantOptions(variants[1] as Variant, caPem), chart: copy });
+  expect(intercepted).toContain('keep the default GOPROXY');
+  expect(intercepted).toContain('mount ConfigMap gpr-go-proxy-rewriter-ca-bundle and set SSL_CERT_FILE');
+  const central = await text({ valuesFiles: ['ci/deployment-ingress-mtls-values.yaml'] });
+  expect(central).toContain('cert-manager issues the CA into Secret gpr-go-proxy-rewriter-ca (issuer ClusterIssuer/corp-root)');
+  expect(central).toContain('GOPROXY=https://goproxy.team-b.corp.example (through the ingress: the proxy requires a client certificate)');
 });
