@@ -7,13 +7,14 @@
  * parsed (goproxy/), rewritten (rewrite/) or cached (cache/).
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { gprError, isGprError, type ErrorCode, type GprError } from './errors.js';
 import { LRUCache } from 'lru-cache';
 import { parseProxyPath, type ParseResult } from './goproxy/path.js';
 import { cacheKey, notModified, NO_STORE } from './cache/http.js';
-import { Flight, type BodySink, type FlightHead } from './cache/flight.js';
-import type { CacheStore, CachedObject } from './cache/store.js';
+import type { Answer, Cache, MissContext } from './cache/cache.js';
+import type { CachedObject } from './cache/store.js';
 import { accessLog, loggablePath, nextRequestId, type AccessFields, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { RuntimeRef, Runtime } from './runtime.js';
@@ -23,7 +24,7 @@ type CacheStatus = NonNullable<AccessFields['cache']>;
 
 export interface HandlerDeps {
   runtime: RuntimeRef;
-  store: CacheStore;
+  cache: Cache;
   log: Logger;
   metrics: Metrics;
   /** True once the server drains: answers carry Connection: close. */
@@ -43,7 +44,7 @@ const SLICE_BYTES = 64 * 1024;
 
 /** Creates the request handler for the proxy listeners. */
 export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  const { store, log, metrics } = deps;
+  const { cache, log, metrics } = deps;
   const parsedPaths = new LRUCache<string, ParseResult>({ max: 10_000 });
 
   return function handleRequest(req, res) {
@@ -106,50 +107,40 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     fields.upstreamPath = upstreamPath;
 
     const key = cacheKey(parsed.request);
-    const cached = store.get(key);
-    if (cached?.fresh) return sendObject(req, res, fields, cached.object, 'HIT');
+    const cached = cache.lookup(key);
+    if (cached?.fresh) return sendObject(req, res, fields, cached.object);
+    cache.answer(key, parsed.request, missContext(rt, req, parsed.path, upstreamPath)).then(
+      (answer) => send(req, res, fields, answer),
+      (err: GprError) => upstreamFailed(rt, res, fields, err),
+    );
+  }
 
-    let flight = store.flights.get(key);
-    if (!flight) {
-      const headers = upstreamHeaders(req, parsed.path);
-      // The fetch may outlive this request (other clients join it): its
+  /** What a miss needs: the one call into the upstream, the TTLs and limits. */
+  function missContext(rt: Runtime, req: IncomingMessage, path: string, upstreamPath: string): MissContext {
+    const headers = upstreamHeaders(req, path);
+    return {
+      // The upstream call. Its response satisfies cache/fill.ts's BodySource.
+      fetch: () => countUpstream(rt.upstream.fetch(upstreamPath, headers)),
+      ttl: rt.config.cache,
+      idleTimeoutMs: rt.config.timeouts.responseMs,
+      maxObjectBytes: rt.config.cache.maxObjectBytes,
+      upstreamLabel: rt.upstream.label,
+      // A fill may outlive this request (other clients read it): its
       // runtime, and so its backend connection, stays open until it ends.
-      deps.runtime.hold(rt);
-      flight = new Flight({
-        key,
-        request: parsed.request,
-        store,
-        ttl: rt.config.cache,
-        idleTimeoutMs: rt.config.timeouts.responseMs,
-        upstreamLabel: rt.upstream.label,
-        onDone: () => deps.runtime.unhold(rt),
-      }).start(() => countUpstream(rt.upstream.fetch(upstreamPath, headers)));
-    }
-    const joined = flight;
-    const waiter = {
-      onHead(head: FlightHead): BodySink | null {
-        fields.upstreamMs = round(joined.upstreamMs);
-        return sendHead(req, res, fields, head);
+      onFill: () => {
+        deps.runtime.hold(rt);
+        return { done: () => deps.runtime.unhold(rt) };
       },
-      onError(err: GprError) {
-        fields.upstreamMs = round(joined.upstreamMs);
-        if (cached) {
-          fields.err = err.code;
-          return sendObject(req, res, fields, cached.object, 'STALE');
-        }
-        fields.cache = 'MISS';
-        const answer = errorStatus(err.code, rt.config.onUpstreamFailure);
-        if (answer.fallthrough) return fail(res, fields, err, answer.status, `backend failed, so the go command may try its next GOPROXY entry: ${err.message}`);
-        return fail(res, fields, err, answer.status);
-      },
-      onAbort(err: GprError) {
-        fields.err = err.code;
-        res.destroy(err);
-      },
-      onEnd() {},
     };
-    res.once('close', () => joined.leave(waiter));
-    joined.join(waiter);
+  }
+
+  function upstreamFailed(rt: Runtime, res: ServerResponse, fields: AccessFields, err: GprError): void {
+    fields.cache = 'MISS';
+    cache.record('MISS');
+    if (!isGprError(err)) err = gprError('GPR_ERR_INTERNAL', [(err as Error).message], err);
+    const answer = errorStatus(err.code, rt.config.onUpstreamFailure);
+    if (answer.fallthrough) return fail(res, fields, err, answer.status, `backend failed, so the go command may try its next GOPROXY entry: ${err.message}`);
+    return fail(res, fields, err, answer.status);
   }
 
   /**
@@ -180,42 +171,50 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     );
   }
 
-  function sendHead(req: IncomingMessage, res: ServerResponse, fields: AccessFields, head: FlightHead): BodySink | null {
-    fields.cache = head.cacheable ? 'MISS' : 'BYPASS';
-    store.stats[head.cacheable ? 'misses' : 'bypass']++;
-    if (head.status === 200 && notModified(req.headers['if-none-match'], head.etag)) {
-      res.writeHead(304, notModifiedHeaders(head.headers, fields.cache)).end();
-      return null;
-    }
-    res.writeHead(head.status, { ...head.headers, 'x-cache': fields.cache });
-    if (req.method === 'HEAD') {
-      res.end();
-      return null;
-    }
-    return {
-      write(chunk) {
-        // Counted once the socket took it, so an abort logs what was sent.
-        return res.write(chunk, (err) => {
-          if (!err) fields.bytes += chunk.length;
-        });
-      },
-      once: (event, listener) => res.once(event, listener),
-      removeListener: (event, listener) => res.removeListener(event, listener),
-      end: () => res.end(),
+  /** Writes an answer: head, then the body at the client's pace; a broken body cuts the connection. */
+  function send(req: IncomingMessage, res: ServerResponse, fields: AccessFields, answer: Answer): void {
+    fields.cache = answer.cache;
+    fields.upstreamMs = round(answer.upstreamMs);
+    if (answer.err) fields.err = answer.err.code;
+    const body = answer.body;
+    const discard = () => {
+      if (!Buffer.isBuffer(body)) body.destroy();
     };
+    if (res.destroyed) return discard();
+    const headers: OutgoingHttpHeaders = { ...answer.headers, 'x-cache': answer.cache };
+    // A stale copy is an emergency answer: clients must not keep it.
+    if (answer.cache === 'STALE') headers['cache-control'] = 'no-cache';
+    if (answer.status === 200 && notModified(req.headers['if-none-match'], answer.etag)) {
+      discard();
+      res.writeHead(304, notModifiedHeaders(headers, answer.cache)).end();
+      return;
+    }
+    res.writeHead(answer.status, headers);
+    if (req.method === 'HEAD') {
+      discard();
+      res.end();
+      return;
+    }
+    if (Buffer.isBuffer(body)) {
+      fields.bytes = body.length;
+      res.end(body);
+      return;
+    }
+    // The head goes out now: a body that breaks off later is a visible cut.
+    res.flushHeaders();
+    streamBody(body, res, fields);
   }
 
-  function sendObject(req: IncomingMessage, res: ServerResponse, fields: AccessFields, object: CachedObject, cache: CacheStatus): void {
-    fields.cache = cache;
-    store.stats[cache === 'HIT' ? 'hits' : 'stale']++;
+  function sendObject(req: IncomingMessage, res: ServerResponse, fields: AccessFields, object: CachedObject): void {
+    fields.cache = 'HIT';
+    cache.record('HIT');
     if (object.status === 200 && notModified(req.headers['if-none-match'], object.etag)) {
-      const headers: OutgoingHttpHeaders = { etag: object.etag, 'cache-control': cache === 'STALE' ? 'no-cache' : object.cacheControl, 'x-cache': cache };
+      const headers: OutgoingHttpHeaders = { etag: object.etag, 'cache-control': object.cacheControl, 'x-cache': 'HIT' };
       if (object.lastModified) headers['last-modified'] = object.lastModified;
       res.writeHead(304, headers).end();
       return;
     }
-    // A stale copy is an emergency answer: clients must not keep it.
-    res.writeHead(object.status, cache === 'HIT' ? hitHeaders(object) : headersOf(object, 'STALE', 'no-cache'));
+    res.writeHead(object.status, hitHeaders(object));
     if (req.method === 'HEAD') {
       res.end();
       return;
@@ -253,6 +252,30 @@ function sendSlices(res: ServerResponse, fields: AccessFields, body: Buffer): vo
 }
 
 /**
+ * Pipes a fill's body to the client at the client's pace, counting each
+ * chunk once the socket took it (an abort logs the bytes really sent).
+ */
+function streamBody(body: Readable, res: ServerResponse, fields: AccessFields): void {
+  body.on('data', (chunk: Buffer) => {
+    const ok = res.write(chunk, (err) => {
+      if (!err) fields.bytes += chunk.length;
+    });
+    if (!ok) body.pause();
+  });
+  res.on('drain', () => body.resume());
+  body.once('end', () => res.end());
+  body.once('error', (err) => {
+    // The fill broke off: the client sees the connection cut.
+    if (isGprError(err)) fields.err = err.code;
+    res.destroy();
+  });
+  // The client left (logged as 499): this reader leaves the fill.
+  res.once('close', () => {
+    if (!body.readableEnded) body.destroy();
+  });
+}
+
+/**
  * The headers of a HIT, built once per stored object as the flat array
  * writeHead takes without re-validating an object's keys: the hot path.
  */
@@ -267,12 +290,14 @@ function hitHeaders(object: CachedObject): string[] {
 }
 
 function headersOf(object: CachedObject, cache: CacheStatus, cacheControl: string): OutgoingHttpHeaders {
+  const encoding = object.contentEncoding ? { 'content-encoding': object.contentEncoding } : {};
   const headers: OutgoingHttpHeaders = {
     'content-type': object.contentType,
     'content-length': object.body.length,
     etag: object.etag,
     'cache-control': cacheControl,
     'x-cache': cache,
+    ...encoding,
   };
   if (object.lastModified) headers['last-modified'] = object.lastModified;
   return headers;

@@ -5,7 +5,7 @@
  * Must not: serve HTTP (the admin handler does).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { CacheStore } from './cache/store.js';
+import type { Cache } from './cache/cache.js';
 
 export interface Metrics {
   registry: Registry;
@@ -31,8 +31,9 @@ export interface Metrics {
  */
 const MISNAMED_DEFAULTS = ['nodejs_active_handles', 'nodejs_active_requests', 'nodejs_active_resources'] as const;
 
-/** Creates the metrics, reading cache gauges from `store` at scrape time. */
-export function createMetrics(store: CacheStore): Metrics {
+/** Creates the metrics, reading cache gauges from `cache` at scrape time. */
+export function createMetrics(cache: Cache): Metrics {
+  const store = cache.memory;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'gpr_' });
   const registers = [registry];
@@ -40,7 +41,9 @@ export function createMetrics(store: CacheStore): Metrics {
   new Gauge({ name: 'gpr_cache_entries', help: 'Objects in the cache', registers, collect() { this.set(store.entries); } });
   new Gauge({ name: 'gpr_cache_bytes', help: 'Bytes charged against cache.maxBytes', registers, collect() { this.set(store.sizeBytes); } });
   new Gauge({ name: 'gpr_cache_max_bytes', help: 'cache.maxBytes', registers, collect() { this.set(store.maxBytes); } });
-  new Gauge({ name: 'gpr_inflight_fetches', help: 'Backend fetches under way (single-flight)', registers, collect() { this.set(store.flights.size); } });
+  new Gauge({ name: 'gpr_inflight_fetches', help: 'Backend fetches under way (single-flight)', registers, collect() { this.set(cache.fills); } });
+  new Gauge({ name: 'gpr_cache_disk_bytes', help: 'Bytes of committed objects in cache.dir that this process knows of', registers, collect() { this.set(cache.disk?.sizeBytes ?? 0); } });
+  new Gauge({ name: 'gpr_cache_disk_entries', help: 'Objects in cache.dir that this process knows of', registers, collect() { this.set(cache.disk?.entries ?? 0); } });
   const requests = new Counter({ name: 'gpr_requests_total', help: 'Requests answered, by status and X-Cache', labelNames: ['status', 'cache'], registers });
   const duration = new Histogram({
     name: 'gpr_request_duration_seconds',

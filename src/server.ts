@@ -9,7 +9,8 @@
  */
 import type http from 'node:http';
 import { createAdminHandler } from './admin.js';
-import { CacheStore } from './cache/store.js';
+import { openCache, type Cache } from './cache/cache.js';
+import type { CacheStore } from './cache/store.js';
 import type { Config } from './config/schema.js';
 import { watchConfigFile } from './config/watch.js';
 import { gprError } from './errors.js';
@@ -26,7 +27,7 @@ import { applyLimits, roleServers } from './server/role-servers.js';
 import { handleSignals } from './server/signals.js';
 import { createNotifier } from './systemd/notify.js';
 import { listenTargets, type ListenTarget } from './systemd/sockets.js';
-import { applyClientAuth, loadTlsMaterial, type TlsMaterial } from './tls/material.js';
+import { applyClientAuth, loadTlsMaterial, tlsFiles, type TlsMaterial } from './tls/material.js';
 
 export { IDLE_GRACE_MS } from './server/drain.js';
 export { MAX_HEADER_BYTES } from './server/role-servers.js';
@@ -63,7 +64,10 @@ export interface ProxyServer {
   /** "http://127.0.0.1:PORT" of the first listener of `role`. */
   url(role: ListenTarget['role']): string;
   readonly runtime: RuntimeRef;
+  /** The memory tier (cache.memory). */
   readonly store: CacheStore;
+  /** Both tiers, the fills and the status counts. */
+  readonly cache: Cache;
   readonly metrics: Metrics;
   readonly log: Logger;
   /** Re-reads the config and swaps in a new runtime; on failure the old one keeps serving. */
@@ -77,8 +81,16 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
   const env = opts.env ?? process.env;
   const log = opts.logger ?? createLogger({ level: opts.config.log.level });
   const notifier = createNotifier(env, { onError: (err) => log.warn({ err: err.message }, 'sd_notify failed') });
-  const store = new CacheStore({ maxBytes: opts.config.cache.maxBytes, maxEntryBytes: opts.config.cache.maxEntryBytes, now: opts.now });
-  const metrics = createMetrics(store);
+  const cache = await openCache(
+    opts.config.cache,
+    {
+      warn: (fields, msg) => log.warn(fields, msg),
+      onIndexed: (report) => log.info({ dir: opts.config.cache.dir, ...report }, 'cache indexed'),
+    },
+    opts.now,
+  );
+  const store = cache.memory;
+  const metrics = createMetrics(cache);
   const targets = opts.listenTargets ?? listenTargets(opts.config.listen, env, process.pid);
   const wantsTls = targets.some((t) => t.role === 'https');
   const runtime = new RuntimeRef(buildRuntime(opts.config, 1, wantsTls ? await loadTlsMaterial(opts.config.tls, log) : undefined));
@@ -100,14 +112,14 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
   });
   metrics.trackConnections(() => connections.open, maxConnections);
 
-  const handleRequest = createHandler({ runtime, store, log, metrics, draining: () => draining });
+  const handleRequest = createHandler({ runtime, cache, log, metrics, draining: () => draining });
   const proxy = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     connections.busy(req, res, () => {
       if (graceOver) connections.closeIdle();
     });
     handleRequest(req, res);
   };
-  const admin = createAdminHandler({ metrics, ready: () => !draining });
+  const admin = createAdminHandler({ metrics, ready: () => !draining, cache });
   let listeners: Listener[];
   try {
     listeners = await openListeners(targets, roleServers({ runtime, log, metrics, connections, proxy, admin }), log);
@@ -123,7 +135,7 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
     configPath: opts.configPath,
     env,
     runtime,
-    store,
+    cache,
     log,
     metrics,
     notifier,
@@ -137,7 +149,7 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
     statusLine,
   });
   function statusLine(): string {
-    const s = store.stats;
+    const s = cache.counts;
     const served = s.hits + s.misses + s.stale + s.bypass;
     const ratio = served ? ((s.hits / served) * 100).toFixed(1) : '0.0';
     return `config generation ${runtime.current.generation}; cache ${store.entries} entries, ${store.sizeBytes} bytes; hit ratio ${ratio}%; last reload: ${reloader.last()}`;
@@ -154,6 +166,7 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
       runtime,
       log,
       notifier,
+      cache,
       pendingReload: reloader.pending,
       onGraceOver: () => (graceOver = true),
     });
@@ -167,6 +180,7 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
     path: watchPath,
     debounceMs: opts.config.reload.debounceMs,
     pollMs: opts.config.reload.pollMs,
+    alsoWatch: () => tlsFiles(runtime.current.config.tls),
     onChange: () => {
       log.info({ path: watchPath }, 'config file changed');
       return reloader.reload();
@@ -176,7 +190,7 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
   notifier.ready(statusLine());
   notifier.startWatchdog();
 
-  return { listeners, url: (role) => listenerUrl(listeners, role), runtime, store, metrics, log, reload: reloader.reload, close };
+  return { listeners, url: (role) => listenerUrl(listeners, role), runtime, store, cache, metrics, log, reload: reloader.reload, close };
 }
 
 /** tls.clientCa on the HTTPS listeners for the runtime's TLS material; returns it, to compare on the next reload. */

@@ -95,3 +95,68 @@ export function notModified(ifNoneMatch: string | undefined, etag: string | unde
   const ours = etag.replace(/^W\//, '');
   return ifNoneMatch.split(',').some((tag) => tag.trim().replace(/^W\//, '') === ours);
 }
+
+/** Response headers the cache keeps and replays (lower case). */
+export const STORED_HEADERS = ['content-type', 'content-encoding', 'etag', 'last-modified'] as const;
+
+/**
+ * Why an answer must not be stored at all, or undefined when it may be:
+ * `Cache-Control: no-store` or `private`, or a `Set-Cookie` (RFC 9111 3, 5.2.2).
+ */
+export function unstorableReason(headers: Record<string, string | string[] | undefined>): string | undefined {
+  const cc = String(headers['cache-control'] ?? '').toLowerCase();
+  if (/(^|[\s,])no-store([\s,=]|$)/.test(cc)) return 'Cache-Control: no-store';
+  if (/(^|[\s,])private([\s,=]|$)/.test(cc)) return 'Cache-Control: private';
+  if (headers['set-cookie'] !== undefined) return 'Set-Cookie';
+  return undefined;
+}
+
+/** How many body bytes {@link invalidImmutable} needs to decide (Infinity: the whole body). */
+export function validationBytes(kind: ProxyRequest['kind']): number {
+  if (kind === 'zip') return 4;
+  if (kind === 'mod') return 8192;
+  if (kind === 'info') return Infinity;
+  return 0;
+}
+
+/** Largest `.info` body we parse to validate it. */
+export const MAX_INFO_BYTES = 1024 * 1024;
+
+/**
+ * Why `body` (the first {@link validationBytes} bytes, or the whole body when
+ * `complete`) is not a valid immutable `.info`, `.mod` or `.zip`, or undefined
+ * when it is: `.info` must be a JSON object with a string `Version`, `.zip`
+ * must open with a local file header `PK\x03\x04` (or be the empty archive
+ * `PK\x05\x06`), `.mod` must be text (no NUL, valid UTF-8, not markup).
+ */
+export function invalidImmutable(kind: ProxyRequest['kind'], body: Buffer, complete: boolean): string | undefined {
+  switch (kind) {
+    case 'zip': {
+      const sig = body.subarray(0, 4).toString('latin1');
+      return sig === 'PK\x03\x04' || sig === 'PK\x05\x06' ? undefined : 'not a zip archive (no PK signature)';
+    }
+    case 'mod': {
+      if (body.includes(0)) return 'not text (NUL byte)';
+      if (/^\s*</.test(body.subarray(0, 64).toString('latin1'))) return 'markup, not a go.mod';
+      try {
+        // A prefix may end inside a character: `stream` keeps its tail pending.
+        new TextDecoder('utf-8', { fatal: true }).decode(body, { stream: !complete });
+      } catch {
+        return 'not UTF-8 text';
+      }
+      return undefined;
+    }
+    case 'info': {
+      if (!complete) return `larger than ${MAX_INFO_BYTES} bytes`;
+      try {
+        const v: unknown = JSON.parse(body.toString('utf8'));
+        if (v && typeof v === 'object' && !Array.isArray(v) && typeof (v as { Version?: unknown }).Version === 'string') return undefined;
+        return 'JSON without a Version';
+      } catch {
+        return 'not JSON';
+      }
+    }
+    default:
+      return undefined;
+  }
+}

@@ -1,12 +1,12 @@
 /**
  * @module cache/store
- * The byte-bounded in-memory LRU of backend answers, and the registry of
- * in-flight fetches that makes concurrent misses for one object share one
- * backend request. Survives config reloads (the server keeps one store).
- * Must not: do I/O, or know about HTTP requests and responses.
+ * The memory tier: a byte-bounded in-memory LRU of backend answers, in front
+ * of the disk tier (cache/disk.ts). Survives config reloads (the server keeps
+ * one store).
+ * Must not: do I/O, know about HTTP requests and responses, or track fills
+ * (cache/fill.ts owns those).
  */
 import { LRUCache } from 'lru-cache';
-import type { Flight } from './flight.js';
 
 /** One stored backend answer. */
 export interface CachedObject {
@@ -15,6 +15,7 @@ export interface CachedObject {
   /** Strong ETag, always set on stored objects. */
   etag: string;
   lastModified?: string;
+  contentEncoding?: string;
   body: Buffer;
   /** Fresh until this time (ms since epoch); Infinity for immutable objects. */
   expiresAtMs: number;
@@ -43,10 +44,6 @@ export class CacheStore {
   #lru: LRUCache<string, CachedObject>;
   #maxEntryBytes: number;
   readonly now: () => number;
-  /** Fetches under way, by cache key (see cache/flight.ts). */
-  readonly flights = new Map<string, Flight>();
-  /** Counters for metrics and STATUS=. */
-  readonly stats = { hits: 0, misses: 0, stale: 0, bypass: 0 };
 
   constructor(opts: CacheStoreOptions) {
     this.now = opts.now ?? Date.now;
@@ -86,6 +83,23 @@ export class CacheStore {
     this.#lru = CacheStore.#makeLru(maxBytes, maxEntryBytes);
     this.#maxEntryBytes = maxEntryBytes;
     for (const [key, object] of old) this.set(key, object);
+  }
+
+  /** Forgets `key`; true when it was stored. */
+  delete(key: string): boolean {
+    return this.#lru.delete(key);
+  }
+
+  /** Forgets every key for which `match` is true; returns how many. */
+  deleteWhere(match: (key: string) => boolean): number {
+    let n = 0;
+    for (const key of [...this.#lru.keys()]) if (match(key) && this.#lru.delete(key)) n++;
+    return n;
+  }
+
+  /** Keys from most to least recently used. */
+  keys(): string[] {
+    return [...this.#lru.keys()];
   }
 
   get entries(): number {

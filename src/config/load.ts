@@ -102,7 +102,10 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, source?: 
   if (!result.ok) {
     throw gprError('GPR_ERR_CONFIG_INVALID', [source ? ` in ${source}` : '', result.problems.map((p) => `  ${p}`).join('\n')]);
   }
-  return deepFreeze(result.config);
+  const config = result.config;
+  // systemd's CacheDirectory= sets $CACHE_DIRECTORY (a colon-separated list: take the first).
+  if (config.cache.dir === undefined) config.cache.dir = env.CACHE_DIRECTORY?.split(':')[0] || 'cache';
+  return deepFreeze(config);
 }
 
 function applyEnv(raw: unknown, env: NodeJS.ProcessEnv): unknown {

@@ -77,6 +77,16 @@ export const configSchema = z.strictObject({
       maxEntryBytes: posInt().default(64 * 1024 * 1024),
       mutableTtlMs: nonNegInt().default(60_000),
       notFoundTtlMs: nonNegInt().default(30_000),
+      /**
+       * Disk tier directory; null = memory only. Absent: `$CACHE_DIRECTORY`
+       * (systemd's CacheDirectory=) or `cache` in the working directory
+       * (config/load.ts resolves it).
+       */
+      dir: z.string({ error: 'must be a directory path, or null for memory only' }).min(1, { error: 'must be a directory path, or null for memory only' }).nullable().optional(),
+      /** Upper bound of the committed objects in `dir` (LRU eviction of whole objects). */
+      diskMaxBytes: posInt().default(10 * 1024 * 1024 * 1024),
+      /** Largest object stored (and so served) through the disk tier; the go command's own zip limit is 500 MiB. */
+      maxObjectBytes: posInt().default(512 * 1024 * 1024),
     })
     .prefault({}),
   onUpstreamFailure: z.enum(['notfound', 'error'], { error: 'must be "notfound" or "error"' }).default('notfound'),

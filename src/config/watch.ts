@@ -27,6 +27,12 @@ export interface WatchOptions {
   debounceMs: number;
   /** The fallback check interval, in ms (reload.pollMs). */
   pollMs: number;
+  /**
+   * Other files whose content counts as the config's (the certificate files
+   * it names): read with the config file on every check, so a change to one
+   * (a Secret's ..data swap) reloads too. Asked anew each time.
+   */
+  alsoWatch?: () => readonly string[];
   /** Told when the directory cannot be watched (only the poll is left). */
   onWatchError?: (err: Error) => void;
 }
@@ -34,17 +40,23 @@ export interface WatchOptions {
 /** Stops watching; an `onChange` under way finishes on its own. */
 export type StopWatching = () => void;
 
-/** What the file holds now: a hash of its content, or the read error's code. */
-async function fingerprint(path: string): Promise<string> {
-  try {
-    return createHash('sha256').update(await readFile(path)).digest('hex');
-  } catch (err) {
-    return `error:${(err as NodeJS.ErrnoException).code ?? 'unknown'}`;
+/** What the files hold now: a hash of their contents, or of each read error's code. */
+async function fingerprint(paths: readonly string[]): Promise<string> {
+  const hash = createHash('sha256');
+  for (const path of paths) {
+    try {
+      hash.update(createHash('sha256').update(await readFile(path)).digest('hex'));
+    } catch (err) {
+      hash.update(`error:${(err as NodeJS.ErrnoException).code ?? 'unknown'}`);
+    }
+    hash.update('\0');
   }
+  return hash.digest('hex');
 }
 
 /**
- * Starts watching `opts.path`; the content at the time of the call is the
+ * Starts watching `opts.path` (and `opts.alsoWatch`'s files, on the poll and
+ * on the config directory's events); the content at the time of the call is the
  * baseline. Every fs event in the directory (re)starts a `debounceMs` timer;
  * every `pollMs` the file is read anyway. When the hash differs from the last
  * one acted on, `onChange` runs. A file that is missing or unreadable counts
@@ -53,14 +65,15 @@ async function fingerprint(path: string): Promise<string> {
  */
 export function watchConfigFile(opts: WatchOptions): StopWatching {
   let stopped = false;
-  let last: Promise<string> = fingerprint(opts.path);
+  const paths = (): string[] => [opts.path, ...(opts.alsoWatch?.() ?? [])];
+  let last: Promise<string> = fingerprint(paths());
   let debounce: NodeJS.Timeout | undefined;
   let checking: Promise<void> | undefined;
   let checkAgain = false;
 
   async function check(): Promise<void> {
     const before = await last;
-    const now = await fingerprint(opts.path);
+    const now = await fingerprint(paths());
     if (stopped || now === before) return;
     last = Promise.resolve(now);
     await opts.onChange();

@@ -486,13 +486,28 @@ async function checkCache(ctx: DoctorContext): Promise<Verdict> {
   }
   if (got.status === 404) return skip('this proxy has no /cache/stats');
   if (got.status !== 200) return fail(`${base}/cache/stats answered ${got.status}`, 'see the proxy\'s log');
-  let summary = got.body.trim();
+  return pass(summarizeCacheStats(got.body).slice(0, 400));
+}
+
+/** One line of /cache/stats: the memory and disk tiers when it has them, else its JSON (or text) as it is. */
+export function summarizeCacheStats(body: string): string {
+  let stats: unknown;
   try {
-    summary = JSON.stringify(JSON.parse(got.body));
+    stats = JSON.parse(body);
   } catch {
-    // plain text stats: shown as they are
+    return body.trim().replace(/\s+/g, ' ');
   }
-  return pass(summary.slice(0, 400));
+  const tier = (t: unknown): string | undefined => {
+    if (typeof t !== 'object' || t === null) return undefined;
+    const { entries, bytes, maxBytes } = t as { entries?: unknown; bytes?: unknown; maxBytes?: unknown };
+    if (typeof entries !== 'number' || typeof bytes !== 'number') return undefined;
+    return `${entries} entries, ${bytes} bytes${typeof maxBytes === 'number' ? ` of ${maxBytes}` : ''}`;
+  };
+  const s = (typeof stats === 'object' && stats !== null ? stats : {}) as { memory?: unknown; disk?: unknown; requests?: unknown };
+  const parts = [tier(s.memory) && `memory ${tier(s.memory)}`, tier(s.disk) && `disk ${tier(s.disk)}`].filter(Boolean);
+  if (parts.length === 0) return JSON.stringify(stats);
+  if (typeof s.requests === 'object' && s.requests !== null) parts.push(`requests ${Object.entries(s.requests).map(([k, v]) => `${k} ${String(v)}`).join(', ')}`);
+  return parts.join('; ');
 }
 
 /** The checks, in order: each name is what --skip takes and what the JSON reports. */

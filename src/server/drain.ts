@@ -9,6 +9,7 @@
  */
 import type http from 'node:http';
 import net from 'node:net';
+import type { Cache } from '../cache/cache.js';
 import { announce, lifecycle, type Logger } from '../log.js';
 import type { RuntimeRef } from '../runtime.js';
 import type { Notifier } from '../systemd/notify.js';
@@ -24,6 +25,8 @@ export interface DrainDeps {
   runtime: RuntimeRef;
   log: Logger;
   notifier: Notifier;
+  /** Closed last; a fill whose readers are done may still be committing, and finishes first. */
+  cache: Cache;
   /** The reload under way, if any: it finishes first (bounded by the drain timeout) so its READY=1 is not cut off by STOPPING=1. */
   pendingReload: () => Promise<unknown> | undefined;
   /** Called once the idle grace is over; from then on every response that closes closes the idle connections. */
@@ -80,7 +83,10 @@ export async function drain(deps: DrainDeps): Promise<void> {
         }),
     ),
   );
+  // A fill whose readers are done may still be committing: let it finish.
+  await Promise.race([deps.cache.idle(), sleep(Math.max(0, deadline - Date.now()))]);
   runtime.closeAll();
+  deps.cache.close();
   // Messages go out one at a time; exiting before the queue is empty would drop STOPPING=1.
   await notifier.close();
   log.info({}, lifecycle.stopped);

@@ -7,7 +7,7 @@
  * wedge later reloads or the drain.
  * Must not: touch listeners (they change on restart only) or signals.
  */
-import type { CacheStore } from '../cache/store.js';
+import type { Cache } from '../cache/cache.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { isGprError } from '../errors.js';
@@ -24,7 +24,7 @@ export interface ReloaderDeps {
   configPath: string | undefined;
   env: NodeJS.ProcessEnv;
   runtime: RuntimeRef;
-  store: CacheStore;
+  cache: Cache;
   log: Logger;
   metrics: Metrics;
   notifier: Notifier;
@@ -59,7 +59,8 @@ export function createReloader(deps: ReloaderDeps): Reloader {
       const tls = deps.wantsTls ? await loadTlsMaterial(config.tls, log) : undefined;
       const generation = runtime.current.generation + 1;
       runtime.swap(buildRuntime(config, generation, tls));
-      deps.store.resize(config.cache.maxBytes, config.cache.maxEntryBytes);
+      deps.cache.memory.resize(config.cache.maxBytes, config.cache.maxEntryBytes);
+      deps.cache.disk?.resize(config.cache.diskMaxBytes);
       log.level = config.log.level;
       deps.onApplied(config);
       if (JSON.stringify(config.listen) !== JSON.stringify(deps.listen)) {

@@ -120,3 +120,8 @@ export function applyClientAuth(server: object, material: TlsMaterial | undefine
   const key = (m: TlsMaterial | undefined) => m?.clientCa?.fingerprints.join(',') ?? '';
   if (previous !== material && key(previous) !== key(material)) s.setTicketKeys(randomBytes(48));
 }
+
+/** The files `tls` names (client CA, CA, static leaf), whose changes a config watch reloads for too. */
+export function tlsFiles(tls: Config['tls']): string[] {
+  return [tls.clientCa, tls.ca?.cert, tls.ca?.key, tls.cert, tls.key].filter((f): f is string => f !== undefined);
+}

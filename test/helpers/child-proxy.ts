@@ -6,7 +6,8 @@
 // tested from outside, through its sockets, signals and log), or pick free
 // ports (the proxy listens on port 0 or on sockets handed to it).
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { rename, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:net';
 import { join } from 'node:path';
@@ -90,9 +91,15 @@ export async function writeConfigAtomic(path: string, content: object | string):
   await rename(tmp, path);
 }
 
-/** The environment the proxy gets: no LISTEN_*, NOTIFY_SOCKET or GPR_* from the test runner. */
+/**
+ * The environment the proxy gets: no LISTEN_*, NOTIFY_SOCKET or GPR_* from
+ * the test runner, and a fresh CACHE_DIRECTORY (a config without cache.dir
+ * would otherwise share `cache/` in the repository with other tests).
+ */
 export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' };
+  const cacheDir = mkdtempSync(join(tmpdir(), 'gpr-cache-'));
+  onTestFinished(() => rmSync(cacheDir, { recursive: true, force: true }));
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/', CACHE_DIRECTORY: cacheDir };
   return { ...env, ...extra };
 }
 

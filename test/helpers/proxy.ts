@@ -31,7 +31,9 @@ export async function startTestProxy(raw: Record<string, unknown>, extra: Partia
       cb();
     },
   });
-  const config = parseConfig({ listen: { http: '127.0.0.1:0', https: null, admin: '127.0.0.1:0' }, ...raw });
+  // Memory only unless the test names a cache.dir: tests must not share a directory by accident.
+  const cache = { dir: null, ...(raw.cache as Record<string, unknown> | undefined) };
+  const config = parseConfig({ listen: { http: '127.0.0.1:0', https: null, admin: '127.0.0.1:0' }, ...raw, cache });
   const logger = createLogger({ level: 'debug', destination: sink });
   const server = await startServer({ config, logger, env: {}, ...extra });
   onTestFinished(() => server.close());

@@ -87,7 +87,7 @@ test('a kubelet-style ConfigMap swap reloads without a signal; an invalid one ch
   async function swap(content: string): Promise<string> {
     const from = proxy.lines.length;
     await kubeletWrite(dir, content);
-    const line = await proxy.waitFor((l) => l.msg === 'config reloaded' || l.msg === 'config reload failed', { from, timeoutMs: 10_000 });
+    const line = await proxy.waitFor((l) => l.msg === 'config reloaded' || l.msg === 'config reload failed', { from, timeoutMs: 20_000 });
     return line.msg;
   }
   expect(await probe()).toBe('A');

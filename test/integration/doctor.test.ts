@@ -96,14 +96,16 @@ test('plain HTTP with GOPROXY at the proxy: all PASS or SKIP; then backend down,
   const healthyEnv = await doctorEnv({ GOPROXY: goproxy });
   const healthy = await doctor(args, healthyEnv);
   const h = byName(healthy);
-  expect(statuses(healthy)).toEqual({ proxy: 'PASS', listeners: 'SKIP', interception: 'SKIP', trust: 'SKIP', 'go-env': 'PASS', fetch: 'PASS', upstream: 'PASS', cache: 'SKIP' });
-  expect({ code: healthy.code, ok: healthy.report.ok, version: healthy.report.version, summary: healthy.report.summary }).toEqual({ code: 0, ok: true, version: 1, summary: { pass: 4, fail: 0, skip: 4 } });
+  expect(statuses(healthy)).toEqual({ proxy: 'PASS', listeners: 'SKIP', interception: 'SKIP', trust: 'SKIP', 'go-env': 'PASS', fetch: 'PASS', upstream: 'PASS', cache: 'PASS' });
+  expect({ code: healthy.code, ok: healthy.report.ok, version: healthy.report.version, summary: healthy.report.summary }).toEqual({ code: 0, ok: true, version: 1, summary: { pass: 5, fail: 0, skip: 3 } });
   expect(h.proxy!.detail).toContain('/readyz answered 200');
   expect(h.listeners!.detail).toContain('not under systemd');
   expect(h.interception!.detail).toContain('listen.https is null');
   expect(h['go-env']!.detail).toContain(`GOPROXY=${goproxy}`);
   expect(h.fetch!.detail).toMatch(new RegExp(`GET ${goproxy}/example.com/lib/@v/list: 5 × 200, p50 [\\d.]+ ms`));
   expect(h.upstream!.detail).toContain(`${backend.url}: up`);
+  // /cache/stats after the fetches: the list is in the memory tier.
+  expect(h.cache!.detail).toMatch(/^memory [1-9]\d* entries, \d+ bytes of \d+/);
   for (const c of healthy.report.checks) expect(c.fix).toBe('');
   // The five fetches went through the proxy: the first one reached the backend.
   expect(backend.count('/example.com/lib/@v/list')).toBe(1);
@@ -192,4 +194,30 @@ test('interception in a network namespace: no redirect FAILs with the fix; with 
     fix: expect.stringContaining('point SSL_CERT_FILE at') as string,
   });
   expect(byName(untrusted).interception!.status).toBe('PASS');
+});
+
+test('a backend slower than the SLA: fetch FAILs with its p50 and the advice; upstream PASSes with its latency', { timeout: 60_000 }, async () => {
+  const backend = await startFixtureBackend();
+  onTestFinished(() => backend.close());
+  const dir = await tempDir('gpr-doctor-sla-');
+  const proxyConfig = join(dir, 'proxy.json');
+  // mutableTtlMs 0: every list goes to the backend, so each sample pays its delay.
+  await writeFile(proxyConfig, JSON.stringify({ listen: { http: '127.0.0.1:0', https: null, admin: '127.0.0.1:0' }, upstream: backend.url, rewrite: 'goproxy', cache: { mutableTtlMs: 0 } }));
+  const proxy = spawnProxy({ configPath: proxyConfig });
+  const listening = await proxy.listening(2);
+  const address = (role: string) => listening.find((l) => l.role === role)!.address;
+  const config = join(dir, 'config.json');
+  await writeFile(config, JSON.stringify({ listen: { http: address('http'), https: null, admin: address('admin') }, upstream: backend.url }));
+  backend.setDelayMs(150);
+  const slow = await doctor(['--config', config, '--module', MODULE, '--samples', '3', '--sla-ms', '100'], await doctorEnv({ GOPROXY: `http://127.0.0.1:${portOf(address('http'))}` }));
+  expect(slow.code).toBe(1);
+  const c = byName(slow);
+  expect(c.fetch).toMatchObject({ status: 'FAIL', fix: expect.stringContaining('over the SLA') as string });
+  const p50 = Number(/p50 ([\d.]+) ms/.exec(c.fetch!.detail)?.[1]);
+  expect(p50).toBeGreaterThanOrEqual(150);
+  expect(c.fetch!.detail).toContain('3 × 200');
+  expect(c.fetch!.detail).toContain('SLA 100 ms');
+  expect(backend.count('/example.com/lib/@v/list')).toBe(3);
+  expect(c.upstream!.status).toBe('PASS');
+  expect(Number(/up, ([\d.]+) ms/.exec(c.upstream!.detail)?.[1])).toBeGreaterThanOrEqual(150);
 });

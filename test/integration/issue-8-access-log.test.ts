@@ -5,6 +5,13 @@
 // request without Host get a line; every answer carries X-Request-Id, equal
 // to the line's reqId; 5xx lines are at level 50; log.access filters.
 import { createHash, randomBytes } from 'node:crypto';
+
+/** Random bytes that start like a zip (the cache stores only zips that begin with a local file header). */
+function zipLike(n: number): Buffer {
+  const b = randomBytes(n);
+  b.write('PK\x03\x04', 0, 'latin1');
+  return b;
+}
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { expect, onTestFinished, test } from 'vitest';
@@ -43,7 +50,7 @@ function raw(url: string, request: string): Promise<string> {
 const header = (response: string, name: string) => new RegExp(`\r\n${name}: ([^\r]*)\r\n`, 'i').exec(response)?.[1];
 
 test('an aborted download logs the bytes actually sent, 499 and GPR_ERR_CLIENT_GONE at warn', async () => {
-  const body = randomBytes(16 * 1024 * 1024);
+  const body = zipLike(16 * 1024 * 1024);
   const upstream = await listen(http.createServer((_req, res) => res.writeHead(200, { 'content-length': body.length }).end(body)));
   const p = await startTestProxy({ upstream, rewrite: 'goproxy' });
   expect((await get(p.url + BIG)).body.equals(body)).toBe(true); // now cached
@@ -72,7 +79,7 @@ test('a MISS whose backend breaks off mid-body is logged at error level with GPR
     net.createServer((socket) => {
       socket.once('data', () => {
         socket.write(`HTTP/1.1 200 OK\r\ncontent-type: application/zip\r\ncontent-length: ${1024 * 1024}\r\n\r\n`);
-        socket.write(Buffer.alloc(SENT, 7), () => setTimeout(() => socket.destroy(), 50));
+        socket.write(zipLike(SENT), () => setTimeout(() => socket.destroy(), 50));
       });
     }),
   );
@@ -188,7 +195,7 @@ test.each([
 });
 
 test('the sha256 of a body is unchanged by slicing: a cached 1 MiB + 1 byte object arrives whole', async () => {
-  const body = randomBytes(1024 * 1024 + 1);
+  const body = zipLike(1024 * 1024 + 1);
   const upstream = await listen(http.createServer((_req, res) => res.writeHead(200, { 'content-length': body.length }).end(body)));
   const p = await startTestProxy({ upstream, rewrite: 'goproxy' });
   await get(p.url + BIG);

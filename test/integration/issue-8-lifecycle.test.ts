@@ -5,6 +5,13 @@
 // valid config applies, and SIGTERM still drains; a huge config is rejected
 // unread.
 import { createHash, randomBytes } from 'node:crypto';
+
+/** Random bytes that start like a zip (the cache stores only zips that begin with a local file header). */
+function zipLike(n: number): Buffer {
+  const b = randomBytes(n);
+  b.write('PK\x03\x04', 0, 'latin1');
+  return b;
+}
 import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -69,7 +76,7 @@ function slowGet(url: string, bytesPerSecond: number, onStarted: () => void): Pr
 }
 
 test('SIGTERM during a 50 MiB HIT read at 5 MB/s: the download completes, then the process exits 0', { timeout: 60_000 }, async () => {
-  const body = randomBytes(BIG_BYTES);
+  const body = zipLike(BIG_BYTES);
   const expected = createHash('sha256').update(body).digest('hex');
   const upstream = await bigBackend(body);
   const { proxy, url } = await startProxy({ upstream, shutdown: { drainTimeoutMs: 30_000 }, cache: { maxBytes: 128 * 1024 * 1024, maxEntryBytes: 64 * 1024 * 1024 } });

@@ -12,7 +12,9 @@ const ZIP = '/example.com/slow/@v/v1.0.0.zip';
 
 /** A backend that sends the first chunk of a zip, then waits for `release()`. */
 async function slowBackend(): Promise<{ url: string; release: () => void; body: Buffer; requests: () => number }> {
+  // Starts like a zip: the cache stores only a .zip with a zip signature.
   const body = Buffer.alloc(4 * CHUNK, 7);
+  body.write('PK\x03\x04', 'latin1');
   let release!: () => void;
   const released = new Promise<void>((r) => (release = r));
   let requests = 0;

@@ -5,7 +5,7 @@
 // "client_cert"} and logged once per peer and problem. A reload picks up
 // another client CA, refuses a file that is not a CA, and turning it off
 // serves clients without a certificate again. Test CAs come from openssl.
-import { writeFile } from 'node:fs/promises';
+import { copyFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { expect, onTestFinished, test } from 'vitest';
@@ -115,4 +115,36 @@ test('tls.clientCa: a client certificate from that CA is served; none or a forei
   expect(await p.server.reload()).toMatchObject({ ok: true, generation: 3 });
   expect((await curl(port, serverCa, undefined, '1.3')).body).toBe(expected);
   expect(await refusedCount()).toBe(5);
+});
+
+test('with reload.watch, replacing the client CA file (a rotated Secret) reloads: the new CA is in force without a signal', { timeout: 60_000 }, async () => {
+  const dir = await tempDir('gpr-mtls-watch-');
+  const [one, two] = [await clientCa(dir, 'one'), await clientCa(dir, 'two')];
+  const backend = await startFixtureBackend();
+  onTestFinished(() => backend.close());
+  const clientCaPath = join(dir, 'client-ca.pem');
+  await copyFile(one.ca, clientCaPath);
+  const configPath = join(dir, 'config.json');
+  const raw = {
+    listen: { http: '127.0.0.1:0', https: '127.0.0.1:0', admin: '127.0.0.1:0' },
+    upstream: backend.url,
+    rewrite: 'internal',
+    tls: { dir: join(dir, 'certs'), clientCa: clientCaPath },
+    reload: { watch: true, debounceMs: 50, pollMs: 200 },
+  };
+  await writeFile(configPath, JSON.stringify(raw));
+  const p = await startTestProxy(raw, { configPath });
+  const port = Number(new URL(p.server.url('https')).port);
+  const serverCa = join(dir, 'certs', 'ca.pem');
+  const expected = await (await fetch(`${p.url}${INFO}`)).text();
+  expect((await curl(port, serverCa, one, '1.3')).body).toBe(expected);
+  expect((await curl(port, serverCa, two, '1.3')).code).not.toBe(0);
+
+  // The config file stays as it is; only the CA file it names is replaced (temp file + rename).
+  await copyFile(two.ca, `${clientCaPath}.tmp`);
+  await rename(`${clientCaPath}.tmp`, clientCaPath);
+  await until(() => p.logs.some((l) => l.msg === 'config reloaded'), 5000);
+  expect(p.logs.filter((l) => l.msg === 'config file changed')).toHaveLength(1);
+  expect((await curl(port, serverCa, two, '1.3')).body).toBe(expected);
+  expect((await curl(port, serverCa, one, '1.3')).code).not.toBe(0);
 });

@@ -4,7 +4,7 @@
 import { describe, expect, test } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
-import { dialAddress, goproxyEntries, judgeGoEnv, socketAddress, upstreamsOf, type GoEnv } from '../../src/doctor/checks.js';
+import { dialAddress, goproxyEntries, judgeGoEnv, socketAddress, summarizeCacheStats, upstreamsOf, type GoEnv } from '../../src/doctor/checks.js';
 
 const base: GoEnv = { GOPROXY: 'http://127.0.0.1:8080', GOSUMDB: 'sum.golang.org', GONOSUMDB: '', GOPRIVATE: '', GONOPROXY: '', GOFLAGS: '' };
 const proxy = { urls: ['http://127.0.0.1:8080'], interceptedHosts: ['proxy.golang.org'] };
@@ -71,3 +71,13 @@ test.each([
   ['/run/gpr.sock (Stream)', undefined],
   ['', undefined],
 ])('socketAddress(%j)', (listen, address) => expect(socketAddress(listen)).toBe(address));
+
+test.each([
+  [
+    JSON.stringify({ memory: { entries: 3, bytes: 1200, maxBytes: 4096 }, disk: { dir: '/c', entries: 9, bytes: 90000, maxBytes: 1e6 }, fills: 0, requests: { hits: 5, misses: 2 } }),
+    'memory 3 entries, 1200 bytes of 4096; disk 9 entries, 90000 bytes of 1000000; requests hits 5, misses 2',
+  ],
+  [JSON.stringify({ memory: { entries: 1, bytes: 10 }, disk: null }), 'memory 1 entries, 10 bytes'],
+  [JSON.stringify({ other: 1 }), '{"other":1}'],
+  ['hits 3\nmisses 1\n', 'hits 3 misses 1'],
+])('summarizeCacheStats(%j)', (body, line) => expect(summarizeCacheStats(body)).toBe(line));

@@ -1,5 +1,5 @@
 /**
- * @module tls/cli
+ * @module cli/certs
  * The `certs` subcommands: init (create the CA), export (print its
  * certificate and how to trust it), status (fingerprint, expiry, names).
  * Must not: start a server.
@@ -7,7 +7,7 @@
 import { Command } from 'commander';
 import { join } from 'node:path';
 import { configSchema } from '../config/schema.js';
-import { caPaths, caStatus, exportCaPem, initCa, loadCa } from './ca.js';
+import { caPaths, caStatus, exportCaPem, initCa, loadCa } from '../tls/ca.js';
 
 const defaults = configSchema.parse({}).tls;
 
