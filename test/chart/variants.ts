@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Container, PodSpec, Volume } from 'kubernetes-types/core/v1.js';
 import { parseConfig } from '../../src/config/load.js';
-import { validateConfig, type Config } from '../../src/config/schema.js';
+import type { Config } from '../../src/config/schema.js';
 import { one, type K8sObject, type RenderOptions } from '../helpers/helm.js';
 import { requireTool } from '../helpers/go.js';
 
@@ -43,16 +43,6 @@ export async function makeCaCertificate(dir: string): Promise<string> {
   return cert;
 }
 
-/**
- * Config keys the chart renders that come from a branch not merged here yet
- * (cache.dir, diskMaxBytes, maxObjectBytes: storage; reload.watch and
- * tls.clientCa came with doctor). While the proxy's schema on this branch
- * does not know them, {@link checkRenderedConfig} accepts exactly these as
- * unknown and validates the rest; once merged, they validate like every other
- * key and this list should be emptied.
- */
-export const PENDING_KEYS = ['cache.dir', 'cache.diskMaxBytes', 'cache.maxObjectBytes'] as const;
-
 /** The proxy's workload (DaemonSet or Deployment) pod spec and its proxy container. */
 export function proxyPod(objects: K8sObject[]): { pod: PodSpec; proxy: Container } {
   const workload = objects.find((o) => o.kind === 'DaemonSet' || o.kind === 'Deployment');
@@ -71,47 +61,15 @@ export function renderedConfigJson(objects: K8sObject[], fullname = 'gpr-go-prox
   return JSON.parse(text);
 }
 
-/** Result of {@link checkRenderedConfig}. */
-export interface CheckedConfig {
-  /** The config as the proxy in the pod sees it: validated, defaulted, env overrides applied. */
-  config: Config;
-  /** PENDING_KEYS the schema here rejected as unknown (they were left out to validate the rest). */
-  pendingUnknown: string[];
-}
-
 /**
  * Validates the rendered config.json with the proxy's schema and the
  * container's environment (GPR_LISTEN_* overrides, `$(HOST_IP)` = `hostIp`),
- * as `serve --config` in the pod would. Every problem other than an unknown
- * PENDING_KEYS key fails.
+ * as `serve --config` in the pod would; throws listing every problem.
  */
-export function checkRenderedConfig(raw: unknown, proxy: Container, hostIp = '10.0.0.7'): CheckedConfig {
+export function checkRenderedConfig(raw: unknown, proxy: Container, hostIp = '10.0.0.7'): Config {
   const env: Record<string, string> = {};
   for (const e of proxy.env ?? []) if (e.value !== undefined) env[e.name] = e.value.replaceAll('$(HOST_IP)', hostIp);
-  const first = validateConfig(raw);
-  let input = raw;
-  const pendingUnknown: string[] = [];
-  if (!first.ok) {
-    const copy = structuredClone(raw) as Record<string, Record<string, unknown>>;
-    const others: string[] = [];
-    for (const problem of first.problems) {
-      const m = /^(.*): unknown keys? (.*)$/.exec(problem);
-      const keys = m ? [...(m[2] as string).matchAll(/"([^"]+)"/g)].map((k) => (m[1] === '(top level)' ? k[1] : `${m[1]}.${k[1]}`)) : [];
-      if (keys.length === 0 || keys.some((k) => !(PENDING_KEYS as readonly string[]).includes(k as string))) {
-        others.push(problem);
-        continue;
-      }
-      for (const key of keys as string[]) {
-        const [a, b] = key.split('.') as [string, string | undefined];
-        if (b === undefined) delete copy[a];
-        else delete (copy[a] as Record<string, unknown>)[b];
-        pendingUnknown.push(key);
-      }
-    }
-    if (others.length > 0) throw new Error(`rendered config.json is invalid:\n${others.join('\n')}`);
-    input = copy;
-  }
-  return { config: parseConfig(input, env, 'rendered config.json'), pendingUnknown };
+  return parseConfig(raw, env, 'rendered config.json');
 }
 
 /**
