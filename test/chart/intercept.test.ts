@@ -14,12 +14,9 @@ import type { ChildProcess } from 'node:child_process';
 import type { Container } from 'kubernetes-types/core/v1.js';
 import { one, render } from '../helpers/helm.js';
 import { requireTool } from '../helpers/go.js';
-import { createNetns, execTool, type Netns } from '../helpers/netns.js';
+import type { Netns } from '../helpers/netns.js';
+import { GO_HOST_ADDR, HOST_IP, createNodeAndPod } from './node-netns.js';
 import { proxyPod } from './variants.js';
-
-const HOST_IP = '10.77.0.1';
-const POD_IP = '10.88.0.2';
-const GO_HOST_ADDR = '192.0.2.10';
 
 let dir: string;
 let script: string;
@@ -27,12 +24,6 @@ let env: Record<string, string>;
 let node: Netns;
 let pod: Netns;
 const children: ChildProcess[] = [];
-
-/** Runs `ip` with args in the root namespace; throws on failure. */
-async function ip(args: string[]): Promise<void> {
-  const r = await execTool(requireTool('ip'), args);
-  if (r.code !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
-}
 
 beforeAll(async () => {
   requireTool('nft');
@@ -49,29 +40,9 @@ beforeAll(async () => {
   env.HOST_IP = HOST_IP;
   env.PATH = process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin';
 
-  // The node: HOST_IP on its uplink, a veth whose peer stays down, and the
-  // default route out of it: a connection that is not redirected goes
-  // nowhere (no dummy interfaces in every kernel).
   // The Go hosts resolve to 127.0.0.1 in the node (its /etc/hosts): the
   // script must leave loopback answers out and use the extra address.
-  node = await createNetns({ hosts: env.GPR_HOSTS?.split(' ') ?? [] });
-  pod = await createNetns({ hosts: [] });
-  await ip(['-n', node.name, 'link', 'add', 'node0', 'type', 'veth', 'peer', 'name', 'node0peer']);
-  await ip(['-n', node.name, 'addr', 'add', `${HOST_IP}/24`, 'dev', 'node0']);
-  await ip(['-n', node.name, 'link', 'set', 'node0', 'up']);
-  await ip(['-n', node.name, 'route', 'add', 'default', 'dev', 'node0']);
-  // The pod: a veth whose node end has no address; the node routes the pod
-  // IP to it and answers ARP for the pod's gateway (Calico's layout; proxy
-  // ARP needs forwarding on, as on every Kubernetes node).
-  await ip(['-n', pod.name, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'cali0', 'netns', node.name]);
-  await ip(['-n', pod.name, 'addr', 'add', `${POD_IP}/32`, 'dev', 'eth0']);
-  await ip(['-n', pod.name, 'link', 'set', 'eth0', 'up']);
-  await ip(['-n', pod.name, 'route', 'add', '169.254.1.1', 'dev', 'eth0']);
-  await ip(['-n', pod.name, 'route', 'add', 'default', 'via', '169.254.1.1', 'dev', 'eth0']);
-  await ip(['-n', node.name, 'link', 'set', 'cali0', 'up']);
-  await ip(['-n', node.name, 'route', 'add', POD_IP, 'dev', 'cali0']);
-  const sysctl = await node.exec(requireTool('sysctl'), ['-w', 'net.ipv4.conf.cali0.proxy_arp=1', 'net.ipv4.ip_forward=1']);
-  if (sysctl.code !== 0) throw new Error(sysctl.stderr);
+  ({ node, pod } = await createNodeAndPod(env.GPR_HOSTS?.split(' ') ?? []));
 }, 60_000);
 
 afterAll(async () => {
