@@ -57,10 +57,13 @@ afterEach(async () => {
   await node?.exec(requireTool('nft'), ['delete', 'table', 'ip', env.GPR_TABLE as string]);
 });
 
-/** A TCP server on the node at HOST_IP:<https port> answering "proxy". */
+/**
+ * A TCP server on the node at HOST_IP:<https port> answering "proxy". A
+ * client that closes at once (the sidecar's listening check) must not crash it.
+ */
 async function startFakeProxy(): Promise<ChildProcess> {
   const port = env.GPR_HTTPS_PORT as string;
-  const child = node.spawn(process.execPath, ['-e', `require('net').createServer((s) => s.end('proxy\\n')).listen(${port}, '${HOST_IP}', () => console.log('listening'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = node.spawn(process.execPath, ['-e', `require('net').createServer((s) => { s.on('error', () => {}); s.end('proxy\\n'); }).listen(${port}, '${HOST_IP}', () => console.log('listening'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   const [chunk] = (await once(child.stdout as NodeJS.ReadableStream, 'data')) as [Buffer];
   expect(chunk.toString()).toContain('listening');
