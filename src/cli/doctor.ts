@@ -9,7 +9,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from '../config/load.js';
-import { runChecks, type CheckResult } from '../doctor/checks.js';
+import { checks, runChecks, type CheckResult } from '../doctor/checks.js';
 
 /** Version of the --json document; bumped when a field changes meaning. */
 export const DOCTOR_JSON_VERSION = 1;
@@ -35,7 +35,7 @@ export function formatResults(results: readonly CheckResult[]): string {
 }
 
 export function doctorCommand(): Command {
-  return new Command('doctor')
+  const command = new Command('doctor')
     .description('check the whole chain from the go command to the backend, from this host; one PASS/FAIL/SKIP line per check with the fix; exits 1 on any FAIL')
     .option('-c, --config <file>', 'the proxy\'s JSON config file (default: the embedded defaults)')
     .option('--json', 'print one JSON document instead of lines', false)
@@ -47,6 +47,8 @@ export function doctorCommand(): Command {
     .option('--timeout-ms <ms>', 'per network operation, in ms', positiveInt, 3000)
     .option('--skip <check...>', 'report these checks as SKIP (e.g. interception for the central Deployment)', [])
     .action(async (opts: { config?: string; json: boolean; adminUrl?: string; proxyUrl?: string; module: string; samples: number; slaMs: number; timeoutMs: number; skip: string[] }) => {
+      const unknown = opts.skip.filter((name) => !checks.some((c) => c.name === name));
+      if (unknown.length) command.error(`error: --skip ${unknown.join(' ')}: no such check; the checks are ${checks.map((c) => c.name).join(', ')}`);
       const config = await loadConfig(opts.config, process.env);
       const results = await runChecks({
         config,
@@ -64,4 +66,5 @@ export function doctorCommand(): Command {
       process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatResults(results));
       if (!report.ok) process.exitCode = 1;
     });
+  return command;
 }

@@ -84,10 +84,13 @@ test('a kubelet-style ConfigMap swap reloads without a signal; an invalid one ch
     return { ok: n('ok'), failed: n('failed') };
   }
   /** Swaps in `content` and waits for the proxy's verdict on it. */
+  const latenciesMs: number[] = [];
   async function swap(content: string): Promise<string> {
     const from = proxy.lines.length;
+    const renamedAt = Date.now();
     await kubeletWrite(dir, content);
     const line = await proxy.waitFor((l) => l.msg === 'config reloaded' || l.msg === 'config reload failed', { from, timeoutMs: 20_000 });
+    latenciesMs.push(line.time - renamedAt);
     return line.msg;
   }
   expect(await probe()).toBe('A');
@@ -135,7 +138,9 @@ test('a kubelet-style ConfigMap swap reloads without a signal; an invalid one ch
   // Both configs' backends served the load, each in its own path form.
   expect(backendA.requests.some((r) => r.path.startsWith(`${INTERNAL_PREFIX}/`) && r.path.endsWith('/list'))).toBe(true);
   expect(backendB.requests.some((r) => r.path.startsWith(`${STANDARD_PREFIX}/`) && r.path.endsWith('/@v/list'))).toBe(true);
-  console.info(`config-watch: ${attempts.length} requests, 0 failed, over 4 kubelet swaps`);
+  // debounceMs is 100: the reload line follows the swap after about that, plus the reload itself.
+  expect(Math.max(...latenciesMs)).toBeLessThan(5000);
+  console.info(`config-watch: ${attempts.length} requests, 0 failed, over 4 kubelet swaps; swap -> reload line ${latenciesMs.join(', ')} ms`);
 
   proxy.signal('SIGTERM');
   expect(await proxy.exited).toEqual({ code: 0, signal: null });

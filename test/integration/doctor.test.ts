@@ -130,6 +130,9 @@ test('plain HTTP with GOPROXY at the proxy: all PASS or SKIP; then backend down,
   expect(d.upstream).toMatchObject({ status: 'FAIL', detail: expect.stringContaining(`${backend.url}: connect ECONNREFUSED`) as string, fix: expect.stringContaining('start or fix the backend') as string });
   expect(d.proxy!.status).toBe('PASS');
   expect(down.report.summary.fail).toBe(1);
+  // --skip reports a check as SKIP (the list is still served from the cache, so nothing else fails).
+  const skipped = await doctor([...args, '--skip', 'upstream'], await doctorEnv({ GOPROXY: goproxy }));
+  expect({ code: skipped.code, upstream: byName(skipped).upstream }).toMatchObject({ code: 0, upstream: { status: 'SKIP', detail: 'skipped by --skip', fix: '' } });
 });
 
 /** The intercept stack (proxy with http+https, fixture backend) in a new namespace; resolves once it is ready. */
