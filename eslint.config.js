@@ -69,6 +69,11 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  // Every src file, unless a layer below says more: no commander and no cli/ outside the command line.
+  {
+    files: ['src/**'],
+    rules: layer([['cli', 'command-line code lives in src/cli/; nothing below it imports it']]),
+  },
   // Pure: protocol parsing and rewriting know nothing but their inputs.
   {
     files: ['src/goproxy/**'],
@@ -169,6 +174,16 @@ export default tseslint.config(
       ['server', 'cli', 'handler', 'runtime', 'upstream', 'cache', 'tls', 'systemd', 'configLoad'].map((k) => [k, 'admin.ts answers from what AdminDeps hands it (type imports only)']),
       { typesOk: true },
     ),
+  },
+  // doctor/: checks a running proxy from outside, through its sockets and the go command; it reads the config only.
+  {
+    files: ['src/doctor/**'],
+    rules: layer(['server', 'cli', 'handler', 'admin', 'runtime', 'metrics', 'upstream', 'cache', 'systemd'].map((k) => [k, 'doctor/ checks the proxy from outside; it shares no code with the server'])),
+  },
+  // The config watch notices changes; the server's reload applies them.
+  {
+    files: ['src/config/watch.ts'],
+    rules: layer(['server', 'cli', 'handler', 'admin', 'runtime', 'metrics', 'upstream', 'cache', 'tls', 'systemd', 'goproxy', 'rewrite', 'log'].map((k) => [k, 'config/watch.ts only notices changes; server/reload.ts applies them'])),
   },
   // Process wiring: may use every layer below, never the CLI.
   {

@@ -16,6 +16,8 @@ declare -A tools=(
   [openssl]=openssl
   [curl]=curl
   [python3]=python3
+  [sysctl]=procps
+  [setpriv]=util-linux
   # test/system/: Debian 12 booted with systemd-nspawn on a debootstrap root
   [systemd-nspawn]=systemd-container
   [debootstrap]=debootstrap
