@@ -205,10 +205,13 @@ test('hostport: own network namespace, ports published on the node address, conf
   expect(env(job.spec?.template.spec?.containers[0] as Container)).toMatchObject({ GPR_LISTEN_HTTP: '$(HOST_IP):8080', GPR_LISTEN_HTTPS: '', GPR_LISTEN_ADMIN: '$(HOST_IP):9180' });
 });
 
-test('upstream-chain: the backend, templates and failure policy reach config.json unchanged', () => {
+test('upstream-chain: the chain, templates and failure policy reach config.json unchanged', () => {
   const objects = objectsOf('upstream-chain');
   const config = checkRenderedConfig(renderedConfigJson(objects), proxyPod(objects).proxy);
-  expect(config.upstream).toBe('https://artifactory.corp.example/api/go/go-remote');
+  expect(config.upstream).toEqual([
+    { url: 'https://artifactory.corp.example/api/go/go-remote', fallThrough: 'error', timeouts: { responseMs: 10000 }, health: { maxFailures: 3, cooldownMs: 10000 } },
+    { url: 'https://proxy.golang.org', fallThrough: 'notfound', rewrite: 'goproxy', health: { maxFailures: 3, cooldownMs: 10000 } },
+  ]);
   expect(config.rewrite).toEqual({
     list: '/{module}/@v/list',
     latest: '/{module}/@latest',
