@@ -129,7 +129,8 @@ async function run(mode: 'disk' | 'memory', body: Buffer): Promise<Result> {
       upstream: backend.url,
       rewrite: 'goproxy',
       cache: { dir: mode === 'disk' ? cacheDir : null, diskMaxBytes: 4 * 1024 * 1024 * 1024 },
-      log: { level: 'warn' },
+      // info: the `listening` lines this waits for are info; no access lines (log.access off).
+      log: { level: 'info', access: 'off' },
     },
     dir,
   );
