@@ -67,6 +67,9 @@ async function startProxy(config: object, dir: string): Promise<{ pid: number; h
       }
     });
     child.once('exit', () => reject(new Error('proxy exited')));
+  }).catch((err: Error) => {
+    child.kill('SIGKILL');
+    throw err;
   });
   return {
     pid: child.pid as number,
@@ -129,8 +132,7 @@ async function run(mode: 'disk' | 'memory', body: Buffer): Promise<Result> {
       upstream: backend.url,
       rewrite: 'goproxy',
       cache: { dir: mode === 'disk' ? cacheDir : null, diskMaxBytes: 4 * 1024 * 1024 * 1024 },
-      // info: the `listening` lines this waits for are info; no access lines (log.access off).
-      log: { level: 'info', access: 'off' },
+      log: { level: 'info' }, // 'listening' lines give the ports
     },
     dir,
   );

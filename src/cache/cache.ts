@@ -20,7 +20,7 @@ import { Readable } from 'node:stream';
 import type { GprError } from '../errors.js';
 import type { ProxyRequest } from '../goproxy/path.js';
 import { completeProgress, DiskTier, FileBodyReader, tailSpool, type IndexReport, type ObjectHead } from './disk.js';
-import { Fill, type BodySource, type FillHead } from './fill.js';
+import { Fill, SMALL_OBJECT_BYTES, type BodySource, type FillHead } from './fill.js';
 import { isImmutable } from './http.js';
 import { CacheStore, type CachedObject, type Lookup } from './store.js';
 
@@ -83,11 +83,25 @@ export class Cache {
   readonly #warn: CacheOptions['warn'];
   readonly #fills = new Map<string, Fill>();
   readonly counts: CacheStats = { hits: 0, misses: 0, stale: 0, bypass: 0 };
+  /** Memory held by fills under way (copies, memory spools), bounded by the memory tier's size. */
+  readonly #budget: { bytes: number; maxBytes: number };
 
   constructor(opts: CacheOptions) {
     this.memory = opts.memory;
     this.disk = opts.disk;
     this.#warn = opts.warn;
+    const memory = this.memory;
+    this.#budget = {
+      bytes: 0,
+      get maxBytes() {
+        return memory.maxBytes;
+      },
+    };
+  }
+
+  /** Bytes fills under way hold in memory. */
+  get fillBytes(): number {
+    return this.#budget.bytes;
   }
 
   /** Fills under way in this process. */
@@ -175,8 +189,8 @@ export class Cache {
     const disk = this.disk as DiskTier;
     const obj = await disk.open(key);
     if (!obj) return undefined;
-    // Small objects move up to the memory tier.
-    if (obj.bodyLength <= this.memory.maxEntryBytes && obj.head.status === 200) {
+    // Small objects move up to the memory tier; large ones stream from the file (the page cache).
+    if (obj.bodyLength <= Math.min(this.memory.maxEntryBytes, SMALL_OBJECT_BYTES) && obj.head.status === 200) {
       const body = Buffer.alloc(obj.bodyLength);
       const { bytesRead } = await obj.file.read(body, 0, obj.bodyLength, obj.bodyOffset).finally(() => obj.file.close());
       if (bytesRead !== obj.bodyLength) return undefined;
@@ -209,6 +223,7 @@ export class Cache {
       ttl: ctx.ttl,
       idleTimeoutMs: ctx.idleTimeoutMs,
       maxObjectBytes: ctx.maxObjectBytes,
+      budget: this.#budget,
       upstreamLabel: ctx.upstreamLabel,
       warn: this.#warn,
       onDone: () => {
@@ -270,6 +285,7 @@ export class Cache {
       memory: { entries: this.memory.entries, bytes: this.memory.sizeBytes, maxBytes: this.memory.maxBytes },
       disk: this.disk ? { dir: this.disk.dir, entries: this.disk.entries, bytes: this.disk.sizeBytes, maxBytes: this.disk.maxBytes } : null,
       fills: this.#fills.size,
+      fillBytes: this.#budget.bytes,
       requests: { ...this.counts },
     };
   }

@@ -643,7 +643,7 @@ export class FileBodyReader extends Readable {
       return;
     }
     this.#reading = true;
-    const n = Math.min(Math.max(size, 64 * 1024), available - this.#pos, 1024 * 1024);
+    const n = Math.min(Math.max(size, 64 * 1024), available - this.#pos, 256 * 1024);
     const buf = Buffer.allocUnsafe(n);
     this.#file.read(buf, 0, n, this.#offset + this.#pos).then(
       ({ bytesRead }) => {

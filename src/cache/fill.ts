@@ -20,10 +20,12 @@
  *
  * Memory: a disk fill holds at most SPOOL_HIGH_WATER_BYTES of unwritten
  * chunks (it pauses the source above that, resumes below a quarter), plus a
- * copy of the body while it fits `cache.maxEntryBytes` for the memory tier.
- * A memory fill keeps the body while it fits `maxEntryBytes`; beyond that it
- * stops being joinable and streams through with backpressure (the slowest
- * reader paces the backend), keeping only what some reader has not read.
+ * copy of a body up to SMALL_OBJECT_BYTES for the memory tier. A memory fill
+ * keeps the body while it fits `maxEntryBytes`; beyond that it stops being
+ * joinable and streams through with backpressure (the slowest reader paces
+ * the backend), keeping only what some reader has not read. Copies and
+ * memory spools of all fills together stay within a shared budget
+ * (`cache.maxBytes`).
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
@@ -68,6 +70,12 @@ export interface FillOptions {
   idleTimeoutMs: number;
   /** Largest object stored on disk. */
   maxObjectBytes: number;
+  /**
+   * Bytes all fills of the process hold in memory (body copies, memory
+   * spools), shared and bounded: a fill that would exceed it drops its copy
+   * (memory only: streams through uncached).
+   */
+  budget: { bytes: number; readonly maxBytes: number };
   /** The backend, for messages. */
   upstreamLabel: string;
   /** Logs a warning (invalid backend answers). */
@@ -76,8 +84,12 @@ export interface FillOptions {
   onDone?: () => void;
 }
 
+/** With a disk tier, bodies up to this size are also copied into the memory tier as they fill. */
+export const SMALL_OBJECT_BYTES = 2 * 1024 * 1024;
+/** Largest body held back to compute an ETag before the head (answers without one are larger: not stored). */
+const MAX_ETAG_HOLD_BYTES = 4 * 1024 * 1024;
 /** Unwritten disk chunks above which the source is paused. */
-export const SPOOL_HIGH_WATER_BYTES = 512 * 1024;
+export const SPOOL_HIGH_WATER_BYTES = 128 * 1024;
 /** Chunks of unread lag, in pass-through mode, above which the source is paused. */
 const PASS_THROUGH_LAG_CHUNKS = 16;
 
@@ -110,8 +122,9 @@ export class Fill {
   #held: Buffer[] | null = null;
   #heldBytes = 0;
   #holdBytes = 0;
-  /** Body copy for the memory tier while it fits. */
+  /** Body copy for the memory tier while it fits (charged to the shared budget). */
   #copy: Buffer[] | null = [];
+  #charged = 0;
   #bytes = 0;
   #contentLength: number | undefined;
   #ended = false;
@@ -222,7 +235,7 @@ export class Fill {
     }
     this.#fresh = store ? fresh : undefined;
     if (store && fresh?.immutable && status === 200) this.#holdBytes = Math.min(validationBytes(o.request.kind), MAX_INFO_BYTES + 1);
-    else if (store && typeof headers.etag !== 'string') this.#holdBytes = o.memory.maxEntryBytes + 1;
+    else if (store && typeof headers.etag !== 'string') this.#holdBytes = Math.min(o.memory.maxEntryBytes, MAX_ETAG_HOLD_BYTES) + 1;
     if (this.#holdBytes > 0) this.#held = [];
     else this.#decide(undefined);
 
@@ -326,20 +339,23 @@ export class Fill {
 
   #append(chunk: Buffer): void {
     if (this.#copy) {
-      if (this.#bytes <= this.#o.memory.maxEntryBytes) this.#copy.push(chunk);
-      else this.#copy = null;
+      const o = this.#o;
+      const limit = o.disk ? Math.min(o.memory.maxEntryBytes, SMALL_OBJECT_BYTES) : o.memory.maxEntryBytes;
+      if (this.#bytes <= limit && this.#charge(chunk.length)) this.#copy.push(chunk);
+      else this.#dropCopy();
     }
     if (this.#o.disk) {
       this.#queueWrite(chunk, FIXED_BYTES + this.#headLength + this.#written + this.#pending, true);
       return;
     }
     this.#mem.chunks.push(chunk);
-    if (this.#mem.retain && this.#bytes > this.#o.memory.maxEntryBytes) {
-      // Too large for memory: the object is not stored; stream it through.
+    if (this.#mem.retain && !this.#copy) {
+      // Too large for memory (the entry cap, or the budget all fills share): not stored; streamed through.
       this.#fresh = undefined;
       this.#passThrough();
     }
     this.#notify();
+    this.#trim();
     this.#checkLag();
   }
 
@@ -461,7 +477,7 @@ export class Fill {
   #finish(): void {
     clearTimeout(this.#idleTimer);
     this.#joinable = false;
-    this.#copy = null;
+    this.#dropCopy();
     this.#unrefFile();
     this.#o.onDone?.();
     this.#resolveDone();
@@ -489,11 +505,28 @@ export class Fill {
 
   // Memory spool: pass-through mode and the readers' view of it.
 
+  /** Takes `n` bytes of the memory budget all fills share; false when it is spent. */
+  #charge(n: number): boolean {
+    const budget = this.#o.budget;
+    if (budget.bytes + n > budget.maxBytes) return false;
+    budget.bytes += n;
+    this.#charged += n;
+    return true;
+  }
+
+  #dropCopy(): void {
+    this.#copy = null;
+    this.#o.budget.bytes -= this.#charged;
+    this.#charged = 0;
+  }
+
   #passThrough(): void {
     this.#joinable = false;
     this.#mem.retain = false;
-    this.#copy = null;
+    this.#dropCopy();
     this.#trim();
+    // Streamed through to nobody (HEAD, abandoned): stop the backend.
+    if (this.#mem.readers.size === 0 && this.#reserved === 0 && this.#head && !this.#over) this.#source?.abort(gprError('GPR_ERR_CLIENT_GONE'));
   }
 
   #trim(): void {
