@@ -69,6 +69,11 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  // Every src file, unless a layer below says more: no commander and no cli/ outside the command line.
+  {
+    files: ['src/**'],
+    rules: layer([['cli', 'command-line code lives in src/cli/; nothing below it imports it']]),
+  },
   // Pure: protocol parsing and rewriting know nothing but their inputs.
   {
     files: ['src/goproxy/**'],

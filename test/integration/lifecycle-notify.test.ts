@@ -102,6 +102,10 @@ test(
       [200, 'MISS', body],
       [200, 'HIT', body],
     ]);
+    // The fill commits (disk, then memory) after its last byte went out: wait for it, or the gauge races the commit.
+    for (const deadline = Date.now() + 5000; (await gauge(adminUrl, 'gpr_inflight_fetches')) !== 0; await new Promise((r) => setTimeout(r, 10))) {
+      if (Date.now() > deadline) throw new Error('the fill did not finish within 5 s');
+    }
     const cache = `1 entries, ${await gauge(adminUrl, 'gpr_cache_bytes')} bytes; hit ratio 50.0%`;
 
     /** SIGHUP; the RELOADING=1 and READY=1 it causes; the proxy's timestamp and the window it must lie in. */

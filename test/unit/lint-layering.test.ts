@@ -41,6 +41,8 @@ test.each([
   ['src/upstream/chain.ts', "import { Pool } from 'undici';", 'only src/upstream/forward.ts imports undici'],
   ['src/upstream/route.ts', "import { readFileSync } from 'node:fs';", 'pure module: no I/O'],
   ['src/upstream/chain.ts', "import type { Metrics } from '../metrics.js';", 'upstream/ is the backend chain'],
+  ['src/newfolder/planted.ts', "import { Command } from 'commander';", 'command-line code lives in src/cli/'],
+  ['src/newfolder/planted.ts', "import { serveCommand } from '../cli/serve.js';", 'nothing below it imports it'],
 ])('%s: `%s` is refused (%s)', async (file, code, why) => {
   const messages = await restricted(file, code);
   expect(messages).toHaveLength(1);
