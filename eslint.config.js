@@ -175,6 +175,16 @@ export default tseslint.config(
       { typesOk: true },
     ),
   },
+  // doctor/: checks a running proxy from outside, through its sockets and the go command; it reads the config only.
+  {
+    files: ['src/doctor/**'],
+    rules: layer(['server', 'cli', 'handler', 'admin', 'runtime', 'metrics', 'upstream', 'cache', 'systemd'].map((k) => [k, 'doctor/ checks the proxy from outside; it shares no code with the server'])),
+  },
+  // The config watch notices changes; the server's reload applies them.
+  {
+    files: ['src/config/watch.ts'],
+    rules: layer(['server', 'cli', 'handler', 'admin', 'runtime', 'metrics', 'upstream', 'cache', 'tls', 'systemd', 'goproxy', 'rewrite', 'log'].map((k) => [k, 'config/watch.ts only notices changes; server/reload.ts applies them'])),
+  },
   // Process wiring: may use every layer below, never the CLI.
   {
     files: ['src/server.ts', 'src/server/**'],

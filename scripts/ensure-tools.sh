@@ -16,6 +16,8 @@ declare -A tools=(
   [openssl]=openssl
   [curl]=curl
   [python3]=python3
+  [sysctl]=procps
+  [setpriv]=util-linux
   # promtool checks the /metrics exposition (test/integration/metrics-promtool.test.ts);
   # Debian ships it only in the prometheus package (about 19 MB to download).
   [promtool]=prometheus

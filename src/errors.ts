@@ -44,6 +44,7 @@ export const errorTable = {
   GPR_ERR_CA_INVALID: { status: 0, message: 'CA %s is unusable: %s' },
   GPR_ERR_CERT_INVALID: { status: 0, message: 'certificate %s is unusable: %s' },
   GPR_ERR_TLS_NAME_REFUSED: { status: 0, message: 'TLS server name %s is not in tls.hosts' },
+  GPR_ERR_TLS_CLIENT_CERT_REFUSED: { status: 0, message: 'TLS client %s presented no client certificate, or one tls.clientCa does not verify (%s)' },
   GPR_ERR_NOTIFY: { status: 0, message: 'sd_notify failed: %s' },
   GPR_ERR_WORKER: { status: 0, message: 'worker %s (pid %s) %s' },
 } as const satisfies Record<string, { status: number; message: string }>;

@@ -8,6 +8,7 @@
  *   go-proxy-rewriter rewrite PATH [--config FILE] [--host HOST]
  *   go-proxy-rewriter check-config --config FILE
  *   go-proxy-rewriter certs init|export|status [--dir DIR]
+ *   go-proxy-rewriter doctor [--json] [--config FILE]
  *   go-proxy-rewriter cache ls [MODULE] | stats | purge MODULE[@VERSION] [--config FILE]
  * Must not: contain proxy logic or a subcommand's code (src/cli/*.ts). The
  * only place that calls process.exit besides `serve`'s signal handling.
@@ -16,6 +17,7 @@ import { Command, CommanderError } from 'commander';
 import { cacheCommands } from './cli/cache.js';
 import { caCommands } from './cli/certs.js';
 import { checkConfigCommand } from './cli/check-config.js';
+import { doctorCommand } from './cli/doctor.js';
 import { rewriteCommand } from './cli/rewrite.js';
 import { serveCommand } from './cli/serve.js';
 import { isGprError } from './errors.js';
@@ -31,6 +33,7 @@ program.addCommand(rewriteCommand());
 program.addCommand(checkConfigCommand());
 program.addCommand(caCommands());
 program.addCommand(cacheCommands());
+program.addCommand(doctorCommand());
 
 // addCommand() does not pass the help and exit settings down as command() does.
 for (const command of program.commands) command.copyInheritedSettings(program);

@@ -12,6 +12,7 @@ import { createAdminHandler } from './admin.js';
 import { openCache, type Cache } from './cache/cache.js';
 import type { CacheStore } from './cache/store.js';
 import type { Config } from './config/schema.js';
+import { watchConfigFile } from './config/watch.js';
 import { gprError } from './errors.js';
 import { createHandler } from './handler.js';
 import { createLogger, type Logger } from './log.js';
@@ -27,7 +28,7 @@ import { applyLimits, roleServers } from './server/role-servers.js';
 import { handleSignals } from './server/signals.js';
 import { createNotifier } from './systemd/notify.js';
 import { listenTargets, type ListenTarget } from './systemd/sockets.js';
-import { loadTlsMaterial } from './tls/material.js';
+import { applyClientAuth, loadTlsMaterial, tlsFiles, type TlsMaterial } from './tls/material.js';
 
 export { IDLE_GRACE_MS } from './server/drain.js';
 export { MAX_HEADER_BYTES } from './server/role-servers.js';
@@ -131,6 +132,8 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
     runtime.closeAll();
     throw err;
   }
+  // role-servers.ts applied the first runtime's client CA; each reload compares with the last one applied.
+  let clientAuthFor = runtime.current.tls;
   const servers = (admin: boolean) => listeners.filter((l) => (l.role === 'admin') === admin).map((l) => l.server as http.Server);
 
   const reloader = createReloader({
@@ -143,7 +146,11 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
     notifier,
     wantsTls,
     listen: opts.config.listen,
-    onApplied: (config) => servers(false).forEach((s) => applyLimits(s, config.limits)),
+    onApplied: (config) => {
+      servers(false).forEach((s) => applyLimits(s, config.limits));
+      clientAuthFor = applyClientAuthTo(listeners, runtime.current.tls, clientAuthFor);
+      if (JSON.stringify(config.reload) !== JSON.stringify(opts.config.reload)) log.warn({ reload: config.reload }, 'reload settings changed: they take effect on restart');
+    },
     statusLine,
   });
   function statusLine(): string {
@@ -156,6 +163,7 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     draining = true;
+    stopWatching?.();
     closing ??= drain({
       proxyServers: servers(false),
       adminServers: servers(true),
@@ -171,8 +179,27 @@ export async function startServer(opts: StartOptions): Promise<ProxyServer> {
   };
 
   if (opts.exit) handleSignals({ reload: reloader.reload, close, exit: opts.exit, log });
+  // reload.watch: the file's changes run the same reload as SIGHUP (set at start; a reload that changes it warns).
+  const watchPath = opts.config.reload.watch ? opts.configPath : undefined;
+  const stopWatching = watchPath === undefined ? undefined : watchConfigFile({
+    path: watchPath,
+    debounceMs: opts.config.reload.debounceMs,
+    pollMs: opts.config.reload.pollMs,
+    alsoWatch: () => tlsFiles(runtime.current.config.tls),
+    onChange: () => {
+      log.info({ path: watchPath }, 'config file changed');
+      return reloader.reload();
+    },
+    onWatchError: (err) => log.warn({ path: watchPath, err: err.message }, 'config directory watch failed: polling only'),
+  });
   notifier.ready(statusLine());
   notifier.startWatchdog();
 
   return { listeners, url: (role) => listenerUrl(listeners, role), runtime, store, cache, metrics, log, reload: reloader.reload, close };
+}
+
+/** tls.clientCa on the HTTPS listeners for the runtime's TLS material; returns it, to compare on the next reload. */
+function applyClientAuthTo(listeners: readonly Listener[], tls: TlsMaterial | undefined, previous: TlsMaterial | undefined): TlsMaterial | undefined {
+  for (const l of listeners) if (l.role === 'https') applyClientAuth(l.server, tls, previous);
+  return tls;
 }

@@ -414,29 +414,31 @@ export class Fill {
     }
     if (this.#failure) return;
     this.#over = true;
-    this.#total = this.#bytes;
-    this.#resolveLength(this.#bytes);
-    this.#notify();
     const stored = this.#stored as ObjectHead;
     const fresh = this.#fresh;
     const copy = this.#copy ?? (this.#o.disk ? null : this.#mem.retain ? this.#mem.chunks : null);
+    // The memory tier first: a request right after this one's end is a HIT
+    // at once, while the disk commit (sync, rename) is still under way.
+    if (fresh && copy) {
+      const body = Buffer.concat(copy, this.#bytes);
+      o.memory.set(o.key, {
+        status: stored.status,
+        contentType: stored.contentType,
+        etag: stored.etag || bodyEtag(body),
+        ...(stored.lastModified ? { lastModified: stored.lastModified } : {}),
+        ...(stored.contentEncoding ? { contentEncoding: stored.contentEncoding } : {}),
+        body,
+        expiresAtMs: o.memory.now() + fresh.ttlMs,
+        cacheControl: stored.cacheControl,
+      });
+    }
+    this.#total = this.#bytes;
+    this.#resolveLength(this.#bytes);
+    this.#notify();
     try {
       if (o.disk) {
         if (fresh?.immutable && stored.status === 200) await o.disk.tier.commit(o.disk.lock, this.#headLength, this.#bytes);
         else await o.disk.tier.discard(o.disk.lock, this.#headLength, this.#bytes);
-      }
-      if (fresh && copy) {
-        const body = Buffer.concat(copy, this.#bytes);
-        o.memory.set(o.key, {
-          status: stored.status,
-          contentType: stored.contentType,
-          etag: stored.etag || bodyEtag(body),
-          ...(stored.lastModified ? { lastModified: stored.lastModified } : {}),
-          ...(stored.contentEncoding ? { contentEncoding: stored.contentEncoding } : {}),
-          body,
-          expiresAtMs: o.memory.now() + fresh.ttlMs,
-          cacheControl: stored.cacheControl,
-        });
       }
     } catch (err) {
       o.warn({ key: o.key, err: (err as Error).message }, 'cache commit failed');

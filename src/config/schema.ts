@@ -222,12 +222,24 @@ export const configSchema = z.strictObject({
       cert: z.string().min(1).optional(),
       key: z.string().min(1).optional(),
       leafValidityHours: posInt().default(168),
+      /** Mutual TLS: a CA file (PEM, one or more certificates); with it the HTTPS listener requires a client certificate it verifies. */
+      clientCa: z.string().min(1).optional(),
       /** Offer HTTP/2 (ALPN h2, http/1.1) on the HTTPS listener; false: http/1.1 only. Read at start. */
       http2: z.boolean({ error: 'must be true or false' }).default(false),
     })
     .prefault({})
     .refine((t) => (t.cert === undefined) === (t.key === undefined), { error: 'cert and key must be given together', path: ['cert'] }),
   shutdown: z.strictObject({ drainTimeoutMs: posInt().default(30_000) }).prefault({}),
+  /** Reload without signals: watch the config file (and its directory, for kubelet's ConfigMap symlink swap). */
+  reload: z
+    .strictObject({
+      watch: z.boolean({ error: 'must be true or false' }).default(false),
+      /** Quiet time after the last change event before the file is read, in ms. */
+      debounceMs: posInt().default(200),
+      /** Fallback check of the file's content every this many ms (inotify can miss symlink swaps). */
+      pollMs: posInt().default(2_000),
+    })
+    .prefault({}),
   /** Processes serving the proxy listeners: 1 (one process, no fork), N, or "auto" (one per core). */
   workers: z.union([posInt(), z.literal('auto')], { error: 'must be a positive integer or "auto"' }).default(1),
   limits: z

@@ -18,6 +18,7 @@ import { errorTable, type ErrorCode } from '../errors.js';
 import { accessLog, escapeControls, loggablePath, nextRequestId, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { RuntimeRef } from '../runtime.js';
+import { applyClientAuth } from '../tls/material.js';
 import { clientErrorCode } from '../status.js';
 import type { ListenRole } from '../systemd/sockets.js';
 import type { Connections } from './connections.js';
@@ -70,11 +71,11 @@ export function roleServers(deps: RoleServerDeps): (role: ListenRole) => Server 
   const serverOptions = { maxHeaderSize: MAX_HEADER_BYTES, connectionsCheckingInterval: TIMEOUT_CHECK_MS, requireHostHeader: false };
 
   /** Counted every time, logged once per name so a scanner cannot flood the journal. */
-  function refuse(name: string, reason: string): void {
+  function refuse(name: string, reason: string, fields: object = { servername: name }): void {
     metrics.tlsRefused.inc({ reason });
     if (refusedNames.has(name) || refusedNames.size >= 1000) return;
     refusedNames.add(name);
-    log.warn({ servername: name, reason }, 'tls handshake refused');
+    log.warn({ ...fields, reason }, 'tls handshake refused');
   }
 
   /** Writes a complete text/plain answer on a raw socket and its access line, then closes. */
@@ -141,7 +142,17 @@ export function roleServers(deps: RoleServerDeps): (role: ListenRole) => Server 
       // A ClientHello without SNI gets no certificate (there is no default one).
       // (TLS 1.3 reports it as no signature algorithm, TLS 1.2 as no cipher.)
       if (!socket.servername && /^ERR_SSL_NO_(SHARED_CIPHER|SUITABLE_SIGNATURE_ALGORITHM)$/.test(err.code ?? '')) refuse('(no SNI)', 'no_sni');
+      // tls.clientCa: no certificate fails the handshake; one that does not verify is cut right after it.
+      const clientCert = err.code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE' ? 'missing' : socket.authorizationError;
+      if (!clientCert) return;
+      const peer = socket.remoteAddress ?? (socket as TLSSocket & { _parent?: Socket })._parent?.remoteAddress ?? '?';
+      refuse(`${peer} ${clientCert}`, 'client_cert', { peer, problem: clientCert, err: 'GPR_ERR_TLS_CLIENT_CERT_REFUSED' });
     });
+    // A TLS socket cut after a failed client-certificate check has lost its
+    // handle when tlsClientError reports it: reading the raw socket's address
+    // now caches it there (net.Socket keeps _peername).
+    server.on('connection', (raw: Socket) => void raw.remoteAddress);
+    applyClientAuth(server, runtime.current.tls, undefined);
     return proxyServer(server, true);
   };
 }

@@ -25,6 +25,8 @@ export interface LeafMinterOptions {
   leafValidityHours: number;
   /** Clock in ms since the epoch, for tests. Default `Date.now`. */
   now?: () => number;
+  /** tls.clientCa's PEM: the CA(s) each context verifies client certificates with (mutual TLS). */
+  clientCaPem?: string;
 }
 
 /** PEM of one minted leaf, for tests and diagnostics. */
@@ -96,7 +98,9 @@ export function createLeafMinter(opts: LeafMinterOptions): LeafMinter {
     // Only the leaf is served, not the CA: clients must already hold the CA as
     // a trust anchor (a CA they are sent cannot make them trust anything), and
     // RFC 8446 4.4.2 lets the anchor be left out; it saves bytes on every handshake.
-    const context = createSecureContext({ cert: cert.pem, key, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3' });
+    // The client CA goes into every per-name context: after the SNI callback,
+    // OpenSSL verifies the client's certificate with the chosen context's store.
+    const context = createSecureContext({ cert: cert.pem, key, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3', ...(opts.clientCaPem ? { ca: opts.clientCaPem } : {}) });
     return {
       context,
       pem: { cert: cert.pem, key, chain: ca.certPem },

@@ -44,6 +44,8 @@ export interface LoadStaticCertOptions {
   hosts: readonly string[];
   /** Clock in ms since the epoch, for tests. Default `Date.now`. */
   now?: () => number;
+  /** tls.clientCa's PEM: the CA(s) the context verifies client certificates with (mutual TLS). */
+  clientCaPem?: string;
 }
 
 async function readCertFile(path: string): Promise<string> {
@@ -87,7 +89,7 @@ export async function loadStaticCert(opts: LoadStaticCertOptions): Promise<Stati
   }
   let context: SecureContext;
   try {
-    context = createSecureContext({ cert: certPem, key: keyPem, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3' });
+    context = createSecureContext({ cert: certPem, key: keyPem, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3', ...(opts.clientCaPem ? { ca: opts.clientCaPem } : {}) });
   } catch (err) {
     throw certInvalid(certPath, `TLS refuses it: ${(err as Error).message}`, err);
   }

@@ -51,7 +51,7 @@ test('serves HTTP and HTTPS on the passed fds and binds no config address', asyn
   const certs = join(dir, 'certs');
   const configPath = join(dir, 'config.json');
   const configListen = { http: await occupied(), https: await occupied(), admin: await occupied() };
-  // systemd-socket-activate passes no CACHE_DIRECTORY: a cache.dir of the test's own, not the repository's cache/.
+  // Its own disk tier: the default, cache/ in the working directory, would carry objects over from other runs.
   await writeConfigAtomic(configPath, { listen: configListen, upstream: backend.url, rewrite: 'internal', tls: { dir: certs }, cache: { dir: join(dir, 'cache') } });
 
   const [httpSocket, httpsSocket] = [await bindLoopback(), await bindLoopback()];

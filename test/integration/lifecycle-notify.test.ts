@@ -128,6 +128,8 @@ test(
     // before the message arrived here; same clock, same machine.
     expect(good.usec >= good.sentAt && good.usec <= good.seenAt, `${good.sentAt} <= ${good.usec} <= ${good.seenAt}`).toBe(true);
     expect(good.ready).toBe(readyAfterReload(2, cache, 'ok (generation 2)'));
+    // stdout and the notify socket are separate channels: under load the log line may come second.
+    await proxy.waitFor((l) => l.msg === 'config reloaded', { timeoutMs: 5000 });
     expect(proxy.logged('config reloaded')).toMatchObject([{ generation: 2 }]);
 
     // An invalid one: refused, generation 2 keeps serving.
@@ -137,6 +139,7 @@ test(
     expect(bad.usec >= bad.sentAt && bad.usec <= bad.seenAt, `${bad.sentAt} <= ${bad.usec} <= ${bad.seenAt}`).toBe(true);
     expect(bad.usec > good.usec).toBe(true);
     expect(bad.ready).toBe(readyAfterReload(2, cache, 'failed: GPR_ERR_CONFIG_INVALID'));
+    await proxy.waitFor((l) => l.msg === 'config reload failed', { timeoutMs: 5000 });
     expect(proxy.logged('config reload failed')).toMatchObject([{ err: { code: 'GPR_ERR_CONFIG_INVALID' } }]);
     expect((await get(url + path)).status).toBe(200);
 
