@@ -13,7 +13,7 @@
  * Must not: send traffic anywhere but 127.0.0.1, or leave a process behind.
  */
 import autocannon from 'autocannon';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
@@ -21,7 +21,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { runHandshakes } from './handshakes.js';
 import { nginxVersion, startNginx, type Nginx } from './nginx.js';
@@ -730,10 +730,18 @@ async function runExternal(s: Scenario): Promise<ScenarioResult> {
   const script = fileURLToPath(new URL('./fill-memory.ts', import.meta.url));
   if (!existsSync(script)) return { scenario: s.name, summary: s.summary, ratios: [], warnings: ['skipped: bench/fill-memory.ts is not in this tree'] };
   process.stderr.write(`  ${s.name}: node --import tsx bench/fill-memory.ts disk\n`);
-  const out = await new Promise<string>((resolve) => {
-    // The disk mode is the issue's target (peak RSS under 300 MiB with a disk tier).
-    execFile(process.execPath, ['--import', 'tsx', script, 'disk'], { timeout: 600_000, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => resolve(`${stdout}${err ? `\n(exit: ${err.message})\n${stderr.slice(-2000)}` : ''}`));
-  });
+  // Output into a file and 'exit', not 'close': a proxy it leaves behind (it
+  // does not stop its child when it fails) would hold a pipe open forever.
+  const outFile = join(os.tmpdir(), `gpr-bench-fill-memory-${process.pid}.out`);
+  const fd = openSync(outFile, 'w');
+  // The disk mode is the issue's target (peak RSS under 300 MiB with a disk tier).
+  const child = spawn(process.execPath, ['--import', 'tsx', script, 'disk'], { stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  const killer = setTimeout(() => child.kill('SIGKILL'), 900_000);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  clearTimeout(killer);
+  const out = `${readFileSync(outFile, 'utf8')}${code === 0 ? '' : `\n(exit ${code})`}`;
+  rmSync(outFile, { force: true });
   return { scenario: s.name, summary: s.summary, ratios: [], external: out.trim(), warnings: [] };
 }
 
