@@ -223,6 +223,10 @@ export class Fill {
     }
     const cl = headers['content-length'];
     this.#contentLength = typeof cl === 'string' && /^\d+$/.test(cl) ? Number(cl) : undefined;
+    // With a disk tier only small bodies are copied for the memory tier: an
+    // announced larger length never is (copying its first 2 MiB anyway held
+    // up to cache.maxBytes across concurrent cold fills: bench/fill-memory.ts).
+    if (o.disk && this.#contentLength !== undefined && this.#contentLength > Math.min(o.memory.maxEntryBytes, SMALL_OBJECT_BYTES)) this.#copy = null;
     const framed = this.#contentLength !== undefined || /chunked/i.test(String(headers['transfer-encoding'] ?? ''));
     const fresh = freshness(o.request, status, o.ttl);
     const unstorable = unstorableReason(headers);
