@@ -326,3 +326,42 @@ test('an HTTP/1.0 client of a chunked backend body gets a Content-Length, or a c
   expect(sha256(Buffer.from(whole.slice(whole.indexOf('\r\n\r\n') + 4), 'latin1'))).toBe(sha256(body));
   expect(await http10('/example.com/m/@v/v1.0.1.zip')).toBe(''); // cut, never a short "complete" body
 });
+
+test('a disk fill with a large Content-Length keeps no memory-tier copy (bench/fill-memory.ts)', async () => {
+  const body = zipBody(3 * 1024 * 1024);
+  const sockets: net.Socket[] = [];
+  const b = await rawBackend((s) => {
+    s.write(head(`Content-Length: ${body.length}\r\n`));
+    s.write(body.subarray(0, 1_500_000));
+    sockets.push(s);
+  });
+  const { p } = await diskProxy(b.url);
+  const chunks: Buffer[] = [];
+  let received = 0;
+  let midFillBytes = -1;
+  const got = await new Promise<{ status: number; xcache: unknown }>((resolve, reject) => {
+    http
+      .get(p.url + ZIP, { agent: false }, (res) => {
+        res.on('data', (c: Buffer) => {
+          chunks.push(c);
+          received += c.length;
+          // 1.4 MB through the fill: a copy (kept up to 2 MiB) would show in fillBytes now.
+          if (midFillBytes < 0 && received >= 1_400_000) {
+            midFillBytes = p.server.cache.fillBytes;
+            sockets[0]?.end(body.subarray(1_500_000));
+          }
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, xcache: res.headers['x-cache'] }));
+        res.on('error', reject);
+      })
+      .on('error', reject);
+  });
+  expect(got).toEqual({ status: 200, xcache: 'MISS' });
+  expect(midFillBytes).toBe(0);
+  expect(sha256(Buffer.concat(chunks))).toBe(sha256(body));
+  await until(() => p.server.cache.fills === 0);
+  const again = await fetchOutcome(p.url + ZIP);
+  expect(again.headers['x-cache']).toBe('HIT');
+  expect(sha256(again.body)).toBe(sha256(body));
+  expect(b.count(ZIP)).toBe(1);
+});
