@@ -24,6 +24,9 @@ import { Fill, SMALL_OBJECT_BYTES, type BodySource, type FillHead } from './fill
 import { isImmutable } from './http.js';
 import { CacheStore, type CachedObject, type Lookup } from './store.js';
 
+/** Default of `cache.maxConcurrentFills`. */
+export const DEFAULT_MAX_CONCURRENT_FILLS = 64;
+
 export type CacheStatus = 'HIT' | 'MISS' | 'STALE' | 'BYPASS';
 
 /** How a request is answered: head, body and the status record. */
@@ -60,6 +63,8 @@ export interface CacheOptions {
   memory: CacheStore;
   /** Absent: memory only. */
   disk?: DiskTier;
+  /** Most fills reading a backend body at once; more wait in a queue for a slot (default 64). */
+  maxConcurrentFills?: number;
   warn(fields: Record<string, unknown>, msg: string): void;
 }
 
@@ -85,10 +90,17 @@ export class Cache {
   readonly counts: CacheStats = { hits: 0, misses: 0, stale: 0, bypass: 0 };
   /** Memory held by fills under way (copies, memory spools), bounded by the memory tier's size. */
   readonly #budget: { bytes: number; maxBytes: number };
+  /**
+   * Fills holding a slot (fetching or reading a body), and the fills waiting
+   * for one: a closure each, no buffers; answers wait, never fail. The queue
+   * is bounded by the requests waiting on it (limits.maxConnections).
+   */
+  readonly #slots: { max: number; running: number; queue: Array<() => void> };
 
   constructor(opts: CacheOptions) {
     this.memory = opts.memory;
     this.disk = opts.disk;
+    this.#slots = { max: opts.maxConcurrentFills ?? DEFAULT_MAX_CONCURRENT_FILLS, running: 0, queue: [] };
     this.#warn = opts.warn;
     const memory = this.memory;
     this.#budget = {
@@ -104,9 +116,32 @@ export class Cache {
     return this.#budget.bytes;
   }
 
-  /** Fills under way in this process. */
+  /** Fills under way in this process (queued ones included). */
   get fills(): number {
     return this.#fills.size;
+  }
+
+  /** Fills waiting for a slot (`cache.maxConcurrentFills`). */
+  get fillsQueued(): number {
+    return this.#slots.queue.length;
+  }
+
+  /** Takes a fill slot, waiting in the queue when all are taken. */
+  #acquire(): Promise<void> {
+    const s = this.#slots;
+    if (s.running < s.max) {
+      s.running++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => s.queue.push(resolve));
+  }
+
+  /** Hands the slot to the next queued fill, or frees it. */
+  #release(): void {
+    const s = this.#slots;
+    const next = s.queue.shift();
+    if (next) next();
+    else s.running--;
   }
 
   /** The memory tier's copy of `key`, fresh or not. */
@@ -215,6 +250,7 @@ export class Cache {
 
   #startFill(key: string, request: ProxyRequest, ctx: MissContext, lock: Parameters<DiskTier['commit']>[0] | undefined): Fill {
     const hold = ctx.onFill?.();
+    let slot = false;
     const fill = new Fill({
       key,
       request,
@@ -228,11 +264,18 @@ export class Cache {
       warn: this.#warn,
       onDone: () => {
         if (this.#fills.get(key) === fill) this.#fills.delete(key);
+        if (slot) this.#release();
         hold?.done();
       },
     });
     this.#fills.set(key, fill);
-    return fill.start(ctx.fetch);
+    // Joinable at once; the backend request waits for a slot (memory: each
+    // body in flight holds socket and write buffers: bench/fill-memory.ts).
+    return fill.start(async () => {
+      await this.#acquire();
+      slot = true;
+      return ctx.fetch();
+    });
   }
 
   async #fromFill(fill: Fill, stale: Lookup | undefined): Promise<Answer> {
@@ -285,6 +328,7 @@ export class Cache {
       memory: { entries: this.memory.entries, bytes: this.memory.sizeBytes, maxBytes: this.memory.maxBytes },
       disk: this.disk ? { dir: this.disk.dir, entries: this.disk.entries, bytes: this.disk.sizeBytes, maxBytes: this.disk.maxBytes } : null,
       fills: this.#fills.size,
+      fillsQueued: this.#slots.queue.length,
       fillBytes: this.#budget.bytes,
       requests: { ...this.counts },
     };
@@ -344,6 +388,7 @@ export interface OpenCacheOptions {
   /** Disk tier directory; null or undefined: memory only. */
   dir?: string | null;
   diskMaxBytes: number;
+  maxConcurrentFills?: number;
 }
 
 /**
@@ -366,5 +411,5 @@ export async function openCache(
       (err: Error) => log.warn({ dir: opts.dir, err: err.message }, 'cache index failed'),
     );
   }
-  return new Cache({ memory, ...(disk ? { disk } : {}), warn: (fields, msg) => log.warn(fields, msg) });
+  return new Cache({ memory, ...(disk ? { disk } : {}), ...(opts.maxConcurrentFills ? { maxConcurrentFills: opts.maxConcurrentFills } : {}), warn: (fields, msg) => log.warn(fields, msg) });
 }

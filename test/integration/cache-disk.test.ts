@@ -365,3 +365,50 @@ test('a disk fill with a large Content-Length keeps no memory-tier copy (bench/f
   expect(sha256(again.body)).toBe(sha256(body));
   expect(b.count(ZIP)).toBe(1);
 });
+
+test('cache.maxConcurrentFills queues fills beyond the cap; every request is answered whole', async () => {
+  const SIZE = 1024 * 1024;
+  const bodyOf = (n: number) => Buffer.concat([Buffer.from('PK\x03\x04', 'latin1'), Buffer.alloc(SIZE - 4, createHash('sha256').update(`zip ${n}`).digest())]);
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const b = await rawBackend((s, path) => {
+    const n = Number(/v1\.0\.(\d+)\.zip$/.exec(path)?.[1]);
+    const body = bodyOf(n);
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    s.write(head(`Content-Length: ${body.length}\r\n`));
+    s.write(body.subarray(0, SIZE / 2));
+    setTimeout(() => {
+      inFlight--; // before the last bytes: the proxy may start the next fetch as soon as they arrive
+      s.write(body.subarray(SIZE / 2));
+    }, 40);
+  });
+  const { p } = await diskProxy(b.url, { maxConcurrentFills: 2 });
+  const url = (n: number) => `${p.url}/example.com/m/@v/v1.0.${n}.zip`;
+  let queuedSeen = 0;
+  const sampler = setInterval(() => (queuedSeen = Math.max(queuedSeen, p.server.cache.fillsQueued)), 2);
+  onTestFinished(() => clearInterval(sampler));
+  const gets = Array.from({ length: 10 }, (_, n) => fetchOutcome(url(n)));
+  const joiner = fetchOutcome(url(9)); // joins the queued fill of v1.0.9
+  const heads = Array.from({ length: 4 }, (_, i) => fetch(url(10 + i), { method: 'HEAD' }));
+  const answers = await Promise.all([...gets, joiner]);
+  answers.forEach((got, i) => {
+    expect(got.status).toBe(200);
+    expect(got.cut).toBe(false);
+    expect(sha256(got.body)).toBe(sha256(bodyOf(i === 10 ? 9 : i)));
+  });
+  for (const h of await Promise.all(heads)) {
+    expect(h.status).toBe(200);
+    expect(h.headers.get('content-length')).toBe(String(SIZE));
+  }
+  await until(() => p.server.cache.fills === 0, 5000);
+  expect(queuedSeen).toBeGreaterThanOrEqual(8);
+  expect(maxInFlight).toBe(2);
+  for (let n = 0; n < 14; n++) expect(b.count(`/example.com/m/@v/v1.0.${n}.zip`)).toBe(1);
+  // Committed whole: the HEADs' objects too.
+  for (const n of [3, 12]) {
+    const again = await fetchOutcome(url(n));
+    expect(again.headers['x-cache']).toBe('HIT');
+    expect(sha256(again.body)).toBe(sha256(bodyOf(n)));
+  }
+});

@@ -61,6 +61,13 @@ describe('config', () => {
     expect(() => parseConfig(raw)).toThrow(message);
   });
 
+  test('cache.maxConcurrentFills: 64 by default, a positive integer', () => {
+    expect(parseConfig({}).cache.maxConcurrentFills).toBe(64);
+    expect(parseConfig({ cache: { maxConcurrentFills: 2 } }).cache.maxConcurrentFills).toBe(2);
+    expect(() => parseConfig({ cache: { maxConcurrentFills: 0 } })).toThrow('cache.maxConcurrentFills must be a positive integer, got 0');
+    expect(() => parseConfig({ cache: { maxConcurrentFills: 'many' } })).toThrow('cache.maxConcurrentFills must be a positive integer, got "many"');
+  });
+
   test('environment overrides; an empty listen variable disables the listener', () => {
     const config = parseConfig({ upstream: 'http://a:1' }, { GPR_UPSTREAM: 'http://b:2/x', GPR_LISTEN_HTTPS: '', GPR_LISTEN_HTTP: '[::1]:9', GPR_LOG_LEVEL: 'debug' });
     expect(config.upstream).toBe('http://b:2/x');
