@@ -63,7 +63,7 @@ export interface CacheOptions {
   memory: CacheStore;
   /** Absent: memory only. */
   disk?: DiskTier;
-  /** Most fills reading a backend body at once; more wait in a queue for a slot (default 64). */
+  /** Most .zip fills reading a backend body at once; more wait in a queue for a slot (default 64). */
   maxConcurrentFills?: number;
   warn(fields: Record<string, unknown>, msg: string): void;
 }
@@ -269,8 +269,10 @@ export class Cache {
       },
     });
     this.#fills.set(key, fill);
-    // Joinable at once; the backend request waits for a slot (memory: each
-    // body in flight holds socket and write buffers: bench/fill-memory.ts).
+    // Joinable at once; a .zip's backend request waits for a slot (memory:
+    // each body in flight holds socket and write buffers: bench/fill-memory.ts).
+    // Small answers (.info, .mod, lists, sumdb) never queue behind large downloads.
+    if (request.kind !== 'zip') return fill.start(ctx.fetch);
     return fill.start(async () => {
       await this.#acquire();
       slot = true;

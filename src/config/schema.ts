@@ -189,7 +189,7 @@ export const configSchema = z.strictObject({
       /** Largest object stored (and so served) through the disk tier; the go command's own zip limit is 500 MiB. */
       maxObjectBytes: posInt().default(512 * 1024 * 1024),
       /**
-       * Most fills reading a backend body at once in this process; more wait
+       * Most .zip fills reading a backend body at once in this process; more wait
        * in a queue (their requests answered when a slot frees). Bounds the
        * socket and write buffers of many concurrent cold fills.
        */

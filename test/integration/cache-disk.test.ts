@@ -372,6 +372,7 @@ test('cache.maxConcurrentFills queues fills beyond the cap; every request is ans
   let inFlight = 0;
   let maxInFlight = 0;
   const b = await rawBackend((s, path) => {
+    if (path.endsWith('.info')) return void s.write(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 26\r\n\r\n{"Version":"v1.0.0"}      `);
     const n = Number(/v1\.0\.(\d+)\.zip$/.exec(path)?.[1]);
     const body = bodyOf(n);
     inFlight++;
@@ -381,7 +382,7 @@ test('cache.maxConcurrentFills queues fills beyond the cap; every request is ans
     setTimeout(() => {
       inFlight--; // before the last bytes: the proxy may start the next fetch as soon as they arrive
       s.write(body.subarray(SIZE / 2));
-    }, 40);
+    }, 100);
   });
   const { p } = await diskProxy(b.url, { maxConcurrentFills: 2 });
   const url = (n: number) => `${p.url}/example.com/m/@v/v1.0.${n}.zip`;
@@ -391,6 +392,12 @@ test('cache.maxConcurrentFills queues fills beyond the cap; every request is ans
   const gets = Array.from({ length: 10 }, (_, n) => fetchOutcome(url(n)));
   const joiner = fetchOutcome(url(9)); // joins the queued fill of v1.0.9
   const heads = Array.from({ length: 4 }, (_, i) => fetch(url(10 + i), { method: 'HEAD' }));
+  // Only .zip fills take a slot: an .info is answered while zips queue.
+  await until(() => p.server.cache.fillsQueued > 0, 2000);
+  const info = await fetchOutcome(p.url + INFO);
+  expect(p.server.cache.fillsQueued).toBeGreaterThan(0);
+  expect(info.status).toBe(200);
+  expect(JSON.parse(info.body.toString())).toEqual({ Version: 'v1.0.0' });
   const answers = await Promise.all([...gets, joiner]);
   answers.forEach((got, i) => {
     expect(got.status).toBe(200);
