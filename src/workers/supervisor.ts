@@ -168,6 +168,9 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   let generation = 1;
   let lastReload = 'none';
   let draining = false;
+  // Declared before the admin listener opens: a POST /reload can arrive while the workers start.
+  let reloading: Promise<ReloadResult> | undefined;
+  let reloadAgain = false;
 
   const targets = listenTargets(config.listen, env, process.pid);
   // The CA is created here, once, before the workers load it: two workers
@@ -432,8 +435,6 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     return answer;
   }
 
-  let reloading: Promise<ReloadResult> | undefined;
-  let reloadAgain = false;
   async function reloadOnce(): Promise<ReloadResult> {
     void notifier.reloading();
     try {

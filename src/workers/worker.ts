@@ -22,6 +22,7 @@ function send(message: FromWorker): void {
 }
 
 let server: ProxyServer | undefined;
+let starting: Promise<void> | undefined;
 let stopping: Promise<void> | undefined;
 
 function stop(code = 0): void {
@@ -53,8 +54,11 @@ async function start(message: Extract<ToWorker, { t: 'start' }>): Promise<void> 
 async function onMessage(message: ToWorker): Promise<void> {
   switch (message.t) {
     case 'start':
-      return start(message);
+      starting = start(message);
+      return starting;
     case 'reload': {
+      // A reload sent while this worker starts (a POST /reload during the supervisor's start) applies once it serves.
+      await starting;
       if (!server) return;
       const result = await server.reload(message.config);
       const error = result.ok ? undefined : result.error;

@@ -6,7 +6,8 @@
 // 0, and systemd-socket-activate's fds reach the workers. And what the
 // supervisor does for the set: it alone watches the config file
 // (reload.watch), fans `cache purge`/ls/stats out to every worker, and
-// answers /readyz from the workers' upstream health.
+// answers /readyz from the workers' upstream health; a POST /reload during
+// the start waits for the workers.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -489,3 +490,30 @@ test('/readyz aggregates the workers: 200 while one worker has an upstream, 503 
   s.proxy.signal('SIGTERM');
   expect(await s.proxy.exited).toEqual({ code: 0, signal: null });
 }, 60_000);
+
+test('POST /reload while the workers are still starting waits for them instead of crashing the supervisor', async () => {
+  const backend = await backendStarted();
+  const dir = await tempDir();
+  const configPath = join(dir, 'config.json');
+  await writeConfigAtomic(configPath, baseConfig(backend, dir));
+  const proxy = spawnProxy({ configPath });
+  // The supervisor's admin listener opens before it forks the workers (they take most of a second to serve).
+  const adminLine = await proxy.waitFor((l) => l.msg === 'listening' && l.role === 'admin' && l.worker === undefined);
+  expect(proxy.logged('worker ready')).toHaveLength(0);
+  const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = http.request(`http://${adminLine.address as string}/reload`, { method: 'POST', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  expect(answer).toEqual({ status: 200, body: '{"ok":true,"generation":2}\n' });
+  let ready = 0;
+  await proxy.waitFor((l) => l.msg === 'worker ready' && ++ready === 2);
+  expect(proxy.exit()).toBeUndefined();
+
+  proxy.signal('SIGTERM');
+  expect(await proxy.exited).toEqual({ code: 0, signal: null });
+});
