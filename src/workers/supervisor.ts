@@ -471,7 +471,8 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
       announce(log, 'error', { err: errorFields(error) }, lifecycle.reloadFailed);
       return { ok: false, error };
     } finally {
-      void notifier.ready(statusLine());
+      // Awaited: `systemctl reload` (POST /reload) returns only once systemd has READY=1 and the new STATUS=.
+      await notifier.ready(statusLine());
     }
   }
 
