@@ -9,16 +9,23 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
-import type { Cache } from './cache/cache.js';
+import type { ListedObject } from './cache/cache.js';
+
+/** What the /cache routes use: cache.ts's Cache, or a worker supervisor's fan-out over its workers. */
+export interface CacheAdmin {
+  list(module?: string): Promise<ListedObject[]>;
+  stats(): Record<string, unknown> | Promise<Record<string, unknown>>;
+  purge(module: string, version?: string): Promise<ListedObject[]>;
+}
 
 export interface AdminDeps {
   /** A worker supervisor passes the registry that aggregates its workers. */
   metrics: { registry: Pick<Registry, 'metrics' | 'contentType'> };
   ready: () => boolean;
-  /** False when every upstream entry is cooling down: /readyz is 503 then too. */
-  upstreamsAvailable?: () => boolean;
+  /** False when every upstream entry is cooling down: /readyz is 503 then too (a supervisor asks its workers: a promise). */
+  upstreamsAvailable?: () => boolean | Promise<boolean>;
   /** Enables the /cache routes. */
-  cache?: Cache;
+  cache?: CacheAdmin;
   /** The server's reload (see server.ts `ProxyServer.reload`); without it POST /reload answers 404. */
   reload?: () => Promise<ReloadOutcome>;
 }
@@ -33,8 +40,11 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
     if (path === '/healthz') return text(res, 200, 'ok\n');
     if (path === '/readyz') {
       if (!deps.ready()) return text(res, 503, 'draining\n');
-      if (deps.upstreamsAvailable?.() === false) return text(res, 503, 'every upstream is cooling down after repeated failures\n');
-      return text(res, 200, 'ready\n');
+      Promise.resolve(deps.upstreamsAvailable?.() ?? true).then(
+        (available) => (available ? text(res, 200, 'ready\n') : text(res, 503, 'every upstream is cooling down after repeated failures\n')),
+        (err: Error) => text(res, 503, `upstream health unknown: ${err.message}\n`),
+      );
+      return;
     }
     if (path === '/reload') return reloadRoute(req, res, deps.reload);
     if (path === '/metrics') {
@@ -78,7 +88,7 @@ function reloadRoute(req: IncomingMessage, res: ServerResponse, reload: AdminDep
 }
 
 // Cache routes (issue 7): JSON in, JSON out. ?module=M[&version=V].
-function cacheRoute(cache: Cache, req: IncomingMessage, res: ServerResponse): void {
+function cacheRoute(cache: CacheAdmin, req: IncomingMessage, res: ServerResponse): void {
   const url = new URL(req.url ?? '/', 'http://admin');
   const module = url.searchParams.get('module') ?? undefined;
   const version = url.searchParams.get('version') ?? undefined;

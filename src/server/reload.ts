@@ -83,7 +83,8 @@ export function createReloader(deps: ReloaderDeps): Reloader {
       announce(log, 'error', { err: { code: isGprError(error) ? error.code : undefined, message: error.message } }, lifecycle.reloadFailed);
       return { ok: false, error };
     } finally {
-      notifier.ready(deps.statusLine());
+      // Awaited: `systemctl reload` (POST /reload) returns only once systemd has READY=1 and the new STATUS=.
+      await notifier.ready(deps.statusLine());
     }
   }
 

@@ -23,8 +23,10 @@ export type ToWorker =
   | { t: 'reload'; id: number; config: Config }
   /** Answer `metrics` with the registry as prom-client JSON. */
   | { t: 'metrics'; id: number }
-  /** Answer `pong` (the watchdog: the event loop turns). */
+  /** Answer `pong` (the watchdog: the event loop turns; /readyz: the upstreams). */
   | { t: 'ping'; id: number }
+  /** The admin listener's cache routes on this worker's cache (memory tier its own, disk tier shared); answer `cache`. */
+  | { t: 'cache'; id: number; op: CacheOp; module?: string; version?: string }
   /** Drain (shutdown.drainTimeoutMs), then exit 0. */
   | { t: 'stop' };
 
@@ -37,7 +39,13 @@ export type FromWorker =
   | { t: 'reloaded'; id: number; ok: false; code?: string; message: string }
   /** prom-client `getMetricsAsJSON()` output. */
   | { t: 'metrics'; id: number; metrics: unknown[] }
-  | { t: 'pong'; id: number };
+  /** `upstreamsAvailable`: false when every upstream entry of this worker is cooling down. */
+  | { t: 'pong'; id: number; upstreamsAvailable: boolean }
+  | { t: 'cache'; id: number; ok: true; result: unknown }
+  | { t: 'cache'; id: number; ok: false; message: string };
+
+/** The cache admin operations a worker runs for the supervisor (admin.ts's /cache routes). */
+export type CacheOp = 'list' | 'stats' | 'purge';
 
 /** True for a message of ours (an object with a string `t`). */
 export function isMessage<T extends { t: string }>(value: unknown): value is T {

@@ -7,7 +7,10 @@
  * proxy sockets as inherited fds, fans a reload out to all of them (one
  * RELOADING=1/READY=1 for the set, rolled back and failed if any rejects),
  * drains them on SIGTERM, restarts a dead one with backoff, and answers
- * /metrics with every worker's registry aggregated in one scrape.
+ * /metrics with every worker's registry aggregated in one scrape. It owns
+ * the config watch (`reload.watch`: a change runs the same fan-out reload as
+ * SIGHUP), fans the admin /cache routes out to the workers, and answers
+ * /readyz with their upstream health.
  * Must not: accept a proxy connection or serve a proxy request itself.
  *
  * Why inherited fds and not node:cluster: cluster closes a shared listening
@@ -25,16 +28,18 @@ import os from 'node:os';
 import { getSystemErrorName } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { createAdminHandler } from '../admin.js';
+import { createAdminHandler, type CacheAdmin } from '../admin.js';
+import type { ListedObject } from '../cache/cache.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { watchConfigFile } from '../config/watch.js';
 import { gprError, isGprError } from '../errors.js';
 import { announce, createLogger, lifecycle, type Logger } from '../log.js';
 import type { ReloadResult } from '../server.js';
 import { createNotifier } from '../systemd/notify.js';
 import { describeTarget, listenOn, listenTargets, type ListenRole, type ListenTarget } from '../systemd/sockets.js';
-import { loadTlsMaterial } from '../tls/material.js';
-import { isMessage, workerCount, type FromWorker, type ToWorker, type WorkerSocket } from './messages.js';
+import { loadTlsMaterial, tlsFiles } from '../tls/material.js';
+import { isMessage, workerCount, type CacheOp, type FromWorker, type ToWorker, type WorkerSocket } from './messages.js';
 
 const WORKER_JS = fileURLToPath(new URL('./worker.js', import.meta.url));
 
@@ -44,6 +49,10 @@ export const WORKER_START_TIMEOUT_MS = 60_000;
 export const WORKER_RELOAD_TIMEOUT_MS = 30_000;
 /** How long a worker gets to answer a metrics request, in ms (a scrape leaves out a worker that is late). */
 export const WORKER_METRICS_TIMEOUT_MS = 5_000;
+/** How long a worker gets to answer a /cache route (a purge of a large disk tier takes a while), in ms. */
+export const WORKER_CACHE_TIMEOUT_MS = 25_000;
+/** How long a worker gets to report its upstream health for /readyz, in ms (a late one counts as unavailable). */
+export const WORKER_HEALTH_TIMEOUT_MS = 2_000;
 /** Restart backoff: the first restart waits this long, in ms, doubling per consecutive death... */
 export const RESTART_BACKOFF_MIN_MS = 100;
 /** ...up to this, in ms. */
@@ -159,6 +168,9 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   let generation = 1;
   let lastReload = 'none';
   let draining = false;
+  // Declared before the admin listener opens: a POST /reload can arrive while the workers start.
+  let reloading: Promise<ReloadResult> | undefined;
+  let reloadAgain = false;
 
   const targets = listenTargets(config.listen, env, process.pid);
   // The CA is created here, once, before the workers load it: two workers
@@ -265,10 +277,74 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     return slots.filter((s) => s.child?.connected);
   }
 
+  // --- admin routes answered by the workers ---
+  function serving(): Slot[] {
+    return slots.filter((s) => s.ready && s.child?.connected);
+  }
+
+  /** /readyz: true while at least one serving worker has an upstream entry that is not cooling down. */
+  async function upstreamsAvailable(): Promise<boolean> {
+    const answers = await Promise.all(
+      serving().map((slot) =>
+        request(slot, { t: 'ping', id: ++nextId }, WORKER_HEALTH_TIMEOUT_MS).then(
+          (a) => a.t === 'pong' && a.upstreamsAvailable,
+          () => false,
+        ),
+      ),
+    );
+    return answers.includes(true);
+  }
+
+  /** Runs a /cache operation in every serving worker; any failure fails the whole route. */
+  async function everyWorker(op: CacheOp, module?: string, version?: string): Promise<unknown[]> {
+    const slotsNow = serving();
+    if (slotsNow.length === 0) throw new Error('no worker is serving');
+    // One at a time: the workers share the disk tier, and two purges of one directory would race on the same files.
+    const results: unknown[] = [];
+    for (const slot of slotsNow) {
+      const a = await request(slot, { t: 'cache', id: ++nextId, op, module, version }, WORKER_CACHE_TIMEOUT_MS);
+      if (a.t !== 'cache') throw new Error(`worker ${slot.index} answered ${a.t} to a cache request`);
+      if (!a.ok) throw new Error(`worker ${slot.index}: ${a.message}`);
+      results.push(a.result);
+    }
+    return results;
+  }
+
+  /** The memory tiers are per worker, the disk tier is shared: objects are listed once per key and tier. */
+  function mergeObjects(lists: unknown[]): ListedObject[] {
+    const seen = new Map<string, ListedObject>();
+    for (const o of (lists as ListedObject[][]).flat()) if (!seen.has(`${o.key}\0${o.tier}`)) seen.set(`${o.key}\0${o.tier}`, o);
+    return [...seen.values()].sort((a, b) => a.key.localeCompare(b.key) || a.tier.localeCompare(b.tier));
+  }
+
+  const cacheAdmin: CacheAdmin = {
+    list: async (module) => mergeObjects(await everyWorker('list', module)),
+    // Purge reaches every worker's memory tier; the disk tier's files go with the first, the others find none left.
+    purge: async (module, version) => ((await everyWorker('purge', module, version)) as ListedObject[][]).flat(),
+    async stats() {
+      type Stats = { memory: { entries: number; bytes: number; maxBytes: number }; disk: unknown; fills: number; fillBytes: number; requests: Record<string, number> };
+      const all = (await everyWorker('stats')) as Stats[];
+      const sum = (pick: (s: Stats) => number) => all.reduce((n, s) => n + pick(s), 0);
+      const requests: Record<string, number> = {};
+      for (const s of all) for (const [k, v] of Object.entries(s.requests)) requests[k] = (requests[k] ?? 0) + v;
+      return {
+        workers: all.length,
+        // Summed over the workers: each has a memory tier of its own.
+        memory: { entries: sum((s) => s.memory.entries), bytes: sum((s) => s.memory.bytes), maxBytes: sum((s) => s.memory.maxBytes) },
+        disk: all[0]?.disk ?? null,
+        fills: sum((s) => s.fills),
+        fillBytes: sum((s) => s.fillBytes),
+        requests,
+      };
+    },
+  };
+
   // --- listeners ---
   const admin = createAdminHandler({
     metrics: { registry: { contentType: registry.contentType, metrics: scrape } },
     ready: () => !draining && slots.every((s) => s.ready),
+    upstreamsAvailable,
+    cache: cacheAdmin,
     // POST /reload (`go-proxy-rewriter reload`, systemctl reload): the whole set's outcome.
     reload: () => reload(),
   });
@@ -359,8 +435,6 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     return answer;
   }
 
-  let reloading: Promise<ReloadResult> | undefined;
-  let reloadAgain = false;
   async function reloadOnce(): Promise<ReloadResult> {
     void notifier.reloading();
     try {
@@ -397,7 +471,8 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
       announce(log, 'error', { err: errorFields(error) }, lifecycle.reloadFailed);
       return { ok: false, error };
     } finally {
-      void notifier.ready(statusLine());
+      // Awaited: `systemctl reload` (POST /reload) returns only once systemd has READY=1 and the new STATUS=.
+      await notifier.ready(statusLine());
     }
   }
 
@@ -417,6 +492,23 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     })();
     return reloading;
   }
+
+  // --- reload.watch: the supervisor alone watches (a worker gets no path); a change reloads the whole set ---
+  const watchPath = config.reload.watch ? opts.configPath : undefined;
+  const stopWatching =
+    watchPath === undefined
+      ? undefined
+      : watchConfigFile({
+          path: watchPath,
+          debounceMs: config.reload.debounceMs,
+          pollMs: config.reload.pollMs,
+          alsoWatch: () => tlsFiles(config.tls),
+          onChange: () => {
+            log.info({ path: watchPath }, 'config file changed');
+            return reload();
+          },
+          onWatchError: (err) => log.warn({ path: watchPath, err: err.message }, 'config directory watch failed: polling only'),
+        });
 
   // --- watchdog: ping systemd only while every worker answers ---
   let watchdogTimer: NodeJS.Timeout | undefined;
@@ -451,6 +543,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   function close(): Promise<void> {
     closing ??= (async () => {
       draining = true;
+      stopWatching?.();
       if (reloading) await reloading;
       void notifier.stopping();
       clearInterval(watchdogTimer);

@@ -4,7 +4,8 @@
  * `start` message, serves the proxy listeners on the sockets it inherited
  * (startServer with `listenTargets`; no admin listener, no sd_notify, no
  * signal handling of the server's own), and answers the supervisor's
- * reload, metrics, ping and stop messages.
+ * reload, metrics, ping, cache and stop messages. It never watches the
+ * config file (it gets no path): the supervisor owns `reload.watch`.
  * Signals: SIGTERM/SIGINT drain and exit 0 like `stop` (systemd's default
  * KillMode sends SIGTERM to every process of the unit, a terminal's Ctrl-C to
  * the whole group); SIGHUP is ignored (the supervisor fans reloads out).
@@ -12,6 +13,7 @@
  */
 import { isGprError } from '../errors.js';
 import { createLogger } from '../log.js';
+import { upstreamAvailable } from '../runtime.js';
 import { startServer, type ProxyServer } from '../server.js';
 import { isMessage, type FromWorker, type ToWorker } from './messages.js';
 
@@ -20,6 +22,7 @@ function send(message: FromWorker): void {
 }
 
 let server: ProxyServer | undefined;
+let starting: Promise<void> | undefined;
 let stopping: Promise<void> | undefined;
 
 function stop(code = 0): void {
@@ -51,8 +54,11 @@ async function start(message: Extract<ToWorker, { t: 'start' }>): Promise<void> 
 async function onMessage(message: ToWorker): Promise<void> {
   switch (message.t) {
     case 'start':
-      return start(message);
+      starting = start(message);
+      return starting;
     case 'reload': {
+      // A reload sent while this worker starts (a POST /reload during the supervisor's start) applies once it serves.
+      await starting;
       if (!server) return;
       const result = await server.reload(message.config);
       const error = result.ok ? undefined : result.error;
@@ -67,7 +73,19 @@ async function onMessage(message: ToWorker): Promise<void> {
       if (server) send({ t: 'metrics', id: message.id, metrics: await server.metrics.registry.getMetricsAsJSON() });
       return;
     case 'ping':
-      return send({ t: 'pong', id: message.id });
+      return send({ t: 'pong', id: message.id, upstreamsAvailable: server ? upstreamAvailable(server.runtime.current) : false });
+    case 'cache': {
+      if (!server) return send({ t: 'cache', id: message.id, ok: false, message: 'worker is starting' });
+      const cache = server.cache;
+      const { op, module, version } = message;
+      try {
+        const result = op === 'stats' ? cache.stats() : op === 'list' ? await cache.list(module) : await cache.purge(module ?? '', version);
+        send({ t: 'cache', id: message.id, ok: true, result });
+      } catch (err) {
+        send({ t: 'cache', id: message.id, ok: false, message: (err as Error).message });
+      }
+      return;
+    }
     case 'stop':
       return stop();
   }

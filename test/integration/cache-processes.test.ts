@@ -208,7 +208,10 @@ test('restart: a new process on the same cache.dir serves a cold go mod download
   await second.proxy.waitFor((l) => l.msg === 'cache indexed');
   expect(await download(second.url)).toEqual(sums);
   expect(b.requests.filter((r) => IMMUTABLE.test(r.path))).toEqual([]);
-  const hits = second.proxy.logged('request').filter((l) => IMMUTABLE.test(String(l.path)));
+  // Access lines reach stdout in batches (flushed every 100 ms): wait for them rather than read a partial log.
+  const immutableLines = () => second.proxy.logged('request').filter((l) => IMMUTABLE.test(String(l.path)));
+  await second.proxy.waitFor(() => immutableLines().length >= allModuleVersions.length * 2).catch(() => undefined);
+  const hits = immutableLines();
   expect(hits.length).toBeGreaterThanOrEqual(allModuleVersions.length * 2);
   expect(hits.every((l) => l.cache === 'HIT')).toBe(true);
 }, 180_000);

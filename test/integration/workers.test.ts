@@ -3,16 +3,22 @@
 // socket the supervisor holds, one /metrics scrape sums them, a reload is
 // all-or-nothing for the set, a worker killed with SIGKILL is restarted and
 // serves, SIGTERM under load drains both with zero failed requests and exit
-// 0, and systemd-socket-activate's fds reach the workers.
+// 0, and systemd-socket-activate's fds reach the workers. And what the
+// supervisor does for the set: it alone watches the config file
+// (reload.watch), fans `cache purge`/ls/stats out to every worker, and
+// answers /readyz from the workers' upstream health; a POST /reload during
+// the start waits for the workers.
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
+import net from 'node:net';
 import { join } from 'node:path';
 import { beforeAll, expect, onTestFinished, test } from 'vitest';
-import { cleanEnv, portOf, spawnProxy, tempDir, writeConfigAtomic, type ChildProxy, type LogLine } from '../helpers/child-proxy.js';
+import { cleanEnv, MAIN_JS, portOf, spawnProxy, tempDir, writeConfigAtomic, type ChildProxy, type LogLine } from '../helpers/child-proxy.js';
 import { bindLoopback } from '../helpers/fd-supervisor.js';
-import { startFixtureBackend, type FixtureBackend } from '../helpers/fixture-backend.js';
+import { INTERNAL_PREFIX, STANDARD_PREFIX, startFixtureBackend, type FixtureBackend } from '../helpers/fixture-backend.js';
 import { get } from '../helpers/http-get.js';
 import { requireNotifyTools, startSink } from '../helpers/notify-sink.js';
 import { listeningSockets } from '../helpers/proc-sockets.js';
@@ -356,3 +362,158 @@ test('sd_notify for the set: one READY=1 once both workers serve, watchdog pings
   expect(await s.proxy.exited).toEqual({ code: 0, signal: null });
   expect(sink.messages().filter((m) => m === 'STOPPING=1')).toHaveLength(1);
 }, 60_000);
+
+/** GETs `path` on new connections until both worker pids have answered it (at most `max` requests); returns the access lines since `from`. */
+async function untilBothServed(s: Started, path: string, from: number, max = 200): Promise<LogLine[]> {
+  const pids = new Set(s.workers().values());
+  const servedBy = () => new Set(accessLines(s.proxy, from).filter((l) => l.path === path).map((l) => l.pid));
+  for (let i = 0; i < max && servedBy().size < pids.size; i++) {
+    expect((await get(s.http + path)).status).toBe(200);
+    await s.proxy.waitFor(() => accessLines(s.proxy, from).filter((l) => l.path === path).length >= i + 1);
+  }
+  expect(servedBy()).toEqual(pids);
+  return accessLines(s.proxy, from).filter((l) => l.path === path);
+}
+
+test('reload.watch: the supervisor alone watches; a rewritten file reloads both workers once, an invalid one changes nothing', async () => {
+  const backend = await backendStarted();
+  const dir = await tempDir();
+  const config = { ...baseConfig(backend, dir), reload: { watch: true, debounceMs: 100, pollMs: 60_000 } };
+  const s = await startWorkers(config, dir);
+  let probes = 0;
+  /** `n` never-seen versions, each on a new connection: which worker answered and which backend path form it asked. */
+  async function probe(n: number): Promise<Array<{ pid: number; form: string }>> {
+    const from = s.proxy.lines.length;
+    const versions = Array.from({ length: n }, () => `v0.0.${++probes}`);
+    for (const v of versions) expect((await get(`${s.http}/example.com/lib/@v/${v}.info`)).status).toBe(404);
+    await s.proxy.waitFor(() => accessLines(s.proxy, from).length >= n);
+    return versions.map((v) => {
+      const line = accessLines(s.proxy, from).find((l) => l.path === `/example.com/lib/@v/${v}.info`);
+      const internal = backend.count(`${INTERNAL_PREFIX}/example.com/lib/versions/${v}/info`);
+      const standard = backend.count(`${STANDARD_PREFIX}/example.com/lib/@v/${v}.info`);
+      return { pid: line?.pid as number, form: `${internal} internal, ${standard} standard` };
+    });
+  }
+  const pids = new Set(s.workers().values());
+
+  // An invalid file: one failed reload, counted once; both workers keep the internal layout.
+  let from = s.proxy.lines.length;
+  await writeConfigAtomic(s.configPath, '{ "upstream": ');
+  const failed = await s.proxy.waitFor((l) => (l.msg === 'config reload failed' || l.msg === 'config reloaded') && l.worker === undefined, { from });
+  expect(failed.msg).toBe('config reload failed');
+  let answers = await probe(40);
+  expect(new Set(answers.map((a) => a.form))).toEqual(new Set(['1 internal, 0 standard']));
+  expect(new Set(answers.map((a) => a.pid))).toEqual(pids);
+
+  // A good file (the standard layout under /api/go/repo): one reload for the set, both workers use it.
+  from = s.proxy.lines.length;
+  await writeConfigAtomic(s.configPath, { ...config, upstream: `${backend.url}${STANDARD_PREFIX}`, rewrite: 'goproxy' });
+  const ok = await s.proxy.waitFor((l) => (l.msg === 'config reload failed' || l.msg === 'config reloaded') && l.worker === undefined, { from });
+  expect(ok).toMatchObject({ msg: 'config reloaded', generation: 2 });
+  answers = await probe(40);
+  expect(new Set(answers.map((a) => a.form))).toEqual(new Set(['0 internal, 1 standard']));
+  expect(new Set(answers.map((a) => a.pid))).toEqual(pids);
+
+  // Only the supervisor noticed the changes; each was one reload of the set.
+  const noticed = s.proxy.logged('config file changed');
+  expect(noticed.map((l) => l.pid)).toEqual([s.proxy.pid, s.proxy.pid]);
+  const metrics = (await get(`${s.admin}/metrics`)).body.toString();
+  expect(sample(metrics, 'gpr_config_reloads_total', 'result="ok"')).toBe(1);
+  expect(sample(metrics, 'gpr_config_reloads_total', 'result="failed"')).toBe(1);
+
+  s.proxy.signal('SIGTERM');
+  expect(await s.proxy.exited).toEqual({ code: 0, signal: null });
+}, 60_000);
+
+test('cache purge (the built CLI) reaches every worker: the next request on each worker is a MISS', async () => {
+  const backend = await backendStarted();
+  const dir = await tempDir();
+  // Memory tiers only: each worker holds its own copy, so a purge that missed one worker would leave a HIT there.
+  const s = await startWorkers({ ...baseConfig(backend, dir), cache: { dir: null } }, dir);
+  const backendPath = '/v1/modules/example.com/lib/versions/v1.0.0/info';
+  const filled = await untilBothServed(s, INFO, 0);
+  expect(backend.count(backendPath)).toBe(2);
+  expect(filled.filter((l) => l.cache === 'MISS')).toHaveLength(2);
+  const stats = JSON.parse((await get(`${s.admin}/cache/stats`)).body.toString()) as { workers: number; memory: { entries: number }; disk: unknown };
+  expect(stats).toMatchObject({ workers: 2, memory: { entries: 2 }, disk: null });
+  const listed = JSON.parse((await get(`${s.admin}/cache?module=example.com/lib`)).body.toString()) as Array<{ key: string; tier: string }>;
+  expect(listed.map((o) => o.tier)).toEqual(['memory']);
+
+  // The CLI finds the proxy through listen.admin: the address the supervisor bound (the served config says port 0).
+  const cliConfig = join(dir, 'cli.json');
+  await writeConfigAtomic(cliConfig, { ...baseConfig(backend, dir), cache: { dir: null }, listen: { http: null, https: null, admin: s.admin.slice('http://'.length) } });
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile(process.execPath, [MAIN_JS, 'cache', 'purge', 'example.com/lib@v1.0.0', '--config', cliConfig], { timeout: 20_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+    ),
+  );
+  // One memory copy per worker.
+  expect(out).toMatch(/^purged 2 objects \(\d+ bytes\) of example.com\/lib@v1.0.0 from the running proxy at /);
+  const after = JSON.parse((await get(`${s.admin}/cache/stats`)).body.toString()) as { memory: { entries: number } };
+  expect(after.memory.entries).toBe(0);
+
+  const from = s.proxy.lines.length;
+  const again = await untilBothServed(s, INFO, from);
+  for (const pid of new Set(s.workers().values())) expect(again.find((l) => l.pid === pid)?.cache).toBe('MISS');
+  expect(backend.count(backendPath)).toBe(4);
+
+  s.proxy.signal('SIGTERM');
+  expect(await s.proxy.exited).toEqual({ code: 0, signal: null });
+}, 60_000);
+
+test('/readyz aggregates the workers: 200 while one worker has an upstream, 503 once every worker\'s is cooling down', async () => {
+  // A backend that resets every connection as soon as it is accepted.
+  const refusing = net.createServer((socket) => socket.resetAndDestroy());
+  await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
+  onTestFinished(() => new Promise<void>((resolve) => refusing.close(() => resolve())));
+  const url = `http://127.0.0.1:${(refusing.address() as AddressInfo).port}`;
+  const dir = await tempDir();
+  const backend = await backendStarted();
+  const s = await startWorkers({ ...baseConfig(backend, dir), upstream: [{ url, health: { maxFailures: 1, cooldownMs: 60_000 } }] }, dir);
+  expect((await get(`${s.admin}/readyz`)).status).toBe(200);
+
+  // One failed request cools down one worker's entry: the other worker still has it.
+  expect((await get(s.http + INFO)).status).toBe(404);
+  await s.proxy.waitFor((l) => l.msg === 'upstream cooling down');
+  expect((await get(`${s.admin}/readyz`)).status).toBe(200);
+
+  // Until both workers have failed once (a cooling worker answers 404 without asking the backend).
+  const pids = new Set(s.workers().values());
+  for (let i = 0; i < 200 && s.proxy.logged('upstream cooling down').length < 2; i++) {
+    expect((await get(s.http + INFO)).status).toBe(404);
+    await s.proxy.waitFor(() => accessLines(s.proxy).length >= i + 2);
+  }
+  expect(new Set(s.proxy.logged('upstream cooling down').map((l) => l.pid))).toEqual(pids);
+  const readyz = await get(`${s.admin}/readyz`);
+  expect({ status: readyz.status, body: readyz.body.toString() }).toEqual({ status: 503, body: 'every upstream is cooling down after repeated failures\n' });
+
+  s.proxy.signal('SIGTERM');
+  expect(await s.proxy.exited).toEqual({ code: 0, signal: null });
+}, 60_000);
+
+test('POST /reload while the workers are still starting waits for them instead of crashing the supervisor', async () => {
+  const backend = await backendStarted();
+  const dir = await tempDir();
+  const configPath = join(dir, 'config.json');
+  await writeConfigAtomic(configPath, baseConfig(backend, dir));
+  const proxy = spawnProxy({ configPath });
+  // The supervisor's admin listener opens before it forks the workers (they take most of a second to serve).
+  const adminLine = await proxy.waitFor((l) => l.msg === 'listening' && l.role === 'admin' && l.worker === undefined);
+  expect(proxy.logged('worker ready')).toHaveLength(0);
+  const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = http.request(`http://${adminLine.address as string}/reload`, { method: 'POST', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  expect(answer).toEqual({ status: 200, body: '{"ok":true,"generation":2}\n' });
+  let ready = 0;
+  await proxy.waitFor((l) => l.msg === 'worker ready' && ++ready === 2);
+  expect(proxy.exit()).toBeUndefined();
+
+  proxy.signal('SIGTERM');
+  expect(await proxy.exited).toEqual({ code: 0, signal: null });
+});
