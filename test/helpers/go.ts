@@ -8,6 +8,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { expect, onTestFinished } from 'vitest';
+import { fixtureModules } from './fixture-modules.js';
 
 // Debian/Ubuntu package that provides each tool, for the error message.
 // Debian package of each tool, for the error message.
@@ -202,4 +203,23 @@ export async function goWorkspace(goproxy: string): Promise<{ env: NodeJS.Proces
 export function ok(r: GoResult): GoResult {
   expect(r.code, `go failed:\n${r.stderr}`).toBe(0);
   return r;
+}
+
+/** Every fixture module version, as `path@version`. */
+export const allModuleVersions = fixtureModules().flatMap((m) => m.versions.map((v) => `${m.path}@${v.version}`));
+
+/**
+ * `go mod download -json` of every fixture version through `goproxy` in a
+ * fresh workspace: `path@version` -> `"<zip h1:> <go.mod h1:>"`. Fails the
+ * test on any module's error.
+ */
+export async function downloadFixtureSet(goproxy: string): Promise<Map<string, string>> {
+  const { env, work } = await goWorkspace(goproxy);
+  const out = ok(await runGo(['mod', 'download', '-json', ...allModuleVersions], { cwd: work, env }));
+  const sums = new Map<string, string>();
+  for (const r of parseJsonStream(out.stdout)) {
+    expect(r.Error, `${r.Path}@${r.Version}`).toBeUndefined();
+    sums.set(`${r.Path}@${r.Version}`, `${r.Sum} ${r.GoModSum}`);
+  }
+  return sums;
 }

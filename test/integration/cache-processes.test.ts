@@ -15,8 +15,7 @@ import { promisify } from 'node:util';
 import { expect, onTestFinished, test } from 'vitest';
 import { MAIN_JS, portOf, ROOT, spawnProxy, tempDir, writeConfigAtomic, type ChildProxy } from '../helpers/child-proxy.js';
 import { startFixtureBackend } from '../helpers/fixture-backend.js';
-import { fixtureModules } from '../helpers/fixture-modules.js';
-import { goWorkspace, ok, parseJsonStream, runGo } from '../helpers/go.js';
+import { allModuleVersions, downloadFixtureSet } from '../helpers/go.js';
 import { fetchOutcome } from '../helpers/raw-backend.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -176,19 +175,7 @@ test('cache purge through the admin listener of a running proxy, and on the dire
   expect((await fetchOutcome(again.url + mod)).headers['x-cache']).toBe('MISS');
 }, 60_000);
 
-const allModuleVersions = fixtureModules().flatMap((m) => m.versions.map((v) => `${m.path}@${v.version}`));
 const IMMUTABLE = /\/@v\/[^/]+\.(info|mod|zip)$/;
-
-async function download(goproxy: string): Promise<Map<string, string>> {
-  const { env, work } = await goWorkspace(goproxy);
-  const out = ok(await runGo(['mod', 'download', '-json', ...allModuleVersions], { cwd: work, env }));
-  const sums = new Map<string, string>();
-  for (const r of parseJsonStream(out.stdout)) {
-    expect(r.Error, `${r.Path}@${r.Version}`).toBeUndefined();
-    sums.set(`${r.Path}@${r.Version}`, `${r.Sum} ${r.GoModSum}`);
-  }
-  return sums;
-}
 
 test('restart: a new process on the same cache.dir serves a cold go mod download with zero backend requests for immutable objects', async () => {
   const b = await startFixtureBackend();
@@ -196,7 +183,7 @@ test('restart: a new process on the same cache.dir serves a cold go mod download
   const dir = await tempDir('gpr-restart-');
   const cacheDir = join(dir, 'cache');
   const first = await startChild(dir, b.url, cacheDir);
-  const sums = await download(first.url);
+  const sums = await downloadFixtureSet(first.url);
   expect(sums.size).toBe(allModuleVersions.length);
   const immutableFirst = b.requests.filter((r) => IMMUTABLE.test(r.path)).length;
   expect(immutableFirst).toBeGreaterThanOrEqual(allModuleVersions.length * 2);
@@ -206,7 +193,7 @@ test('restart: a new process on the same cache.dir serves a cold go mod download
   b.reset();
   const second = await startChild(dir, b.url, cacheDir);
   await second.proxy.waitFor((l) => l.msg === 'cache indexed');
-  expect(await download(second.url)).toEqual(sums);
+  expect(await downloadFixtureSet(second.url)).toEqual(sums);
   expect(b.requests.filter((r) => IMMUTABLE.test(r.path))).toEqual([]);
   // Access lines reach stdout in batches (flushed every 100 ms): wait for them rather than read a partial log.
   const immutableLines = () => second.proxy.logged('request').filter((l) => IMMUTABLE.test(String(l.path)));

@@ -8,28 +8,16 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { expect, onTestFinished, test } from 'vitest';
 import { startFixtureBackend, type FixtureBackend } from '../helpers/fixture-backend.js';
-import { CONSUMER_GET_ARGS, CONSUMER_OUTPUT, fixtureModules, writeConsumerModule } from '../helpers/fixture-modules.js';
-import { goWorkspace, ok, parseJsonStream, runGo } from '../helpers/go.js';
+import { CONSUMER_GET_ARGS, CONSUMER_OUTPUT, writeConsumerModule } from '../helpers/fixture-modules.js';
+import { allModuleVersions, downloadFixtureSet, goWorkspace, ok, parseJsonStream, runGo } from '../helpers/go.js';
 import { startTestProxy } from '../helpers/proxy.js';
 
 const GO_TIMEOUT_MS = 180_000;
-const allModuleVersions = fixtureModules().flatMap((m) => m.versions.map((v) => `${m.path}@${v.version}`));
 
 async function backend(): Promise<FixtureBackend> {
   const b = await startFixtureBackend();
   onTestFinished(() => b.close());
   return b;
-}
-
-async function download(goproxy: string): Promise<Map<string, string>> {
-  const { env, work } = await goWorkspace(goproxy);
-  const out = ok(await runGo(['mod', 'download', '-json', ...allModuleVersions], { cwd: work, env }));
-  const sums = new Map<string, string>();
-  for (const r of parseJsonStream(out.stdout)) {
-    expect(r.Error, `${r.Path}@${r.Version}`).toBeUndefined();
-    sums.set(`${r.Path}@${r.Version}`, `${r.Sum} ${r.GoModSum}`);
-  }
-  return sums;
 }
 
 const IMMUTABLE = /\/versions\/[^/]+\/(info|mod|zip)$/;
@@ -38,12 +26,12 @@ test(
   'the go command through the proxy: same hashes as direct, exact rewrites, then a cold run from cache',
   async () => {
     const b = await backend();
-    const direct = await download(b.url);
+    const direct = await downloadFixtureSet(b.url);
     expect(direct.size).toBe(allModuleVersions.length);
     b.reset();
 
     const p = await startTestProxy({ upstream: b.url, rewrite: 'internal' });
-    const proxied = await download(p.url);
+    const proxied = await downloadFixtureSet(p.url);
     expect(proxied).toEqual(direct);
 
     // Every backend request is a rewrite of what the client asked, and carries the client's path.
@@ -63,7 +51,7 @@ test(
     // Second run, fresh GOMODCACHE: immutable objects come from the cache.
     const immutableBefore = b.requests.filter((r) => IMMUTABLE.test(r.path)).length;
     const linesBefore = p.accessLines().length;
-    expect(await download(p.url)).toEqual(direct);
+    expect(await downloadFixtureSet(p.url)).toEqual(direct);
     expect(b.requests.filter((r) => IMMUTABLE.test(r.path)).length).toBe(immutableBefore);
     const second = p.accessLines().slice(linesBefore);
     const secondImmutable = second.filter((l) => IMMUTABLE.test(String(l.upstreamPath)));
