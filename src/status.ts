@@ -87,7 +87,7 @@ export function accessLevel(status: number, err: string | null): AccessLevel {
   return 'info';
 }
 
-/** Whether `log.access: "errors"` keeps the line: any 4xx/5xx or error. */
+/** Whether `log.access: "errors"` keeps the line: every 4xx/5xx, and every line with an error. */
 export function isErrorLine(status: number, err: string | null): boolean {
   return status >= 400 || err !== null;
 }

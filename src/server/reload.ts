@@ -50,8 +50,6 @@ export interface Reloader {
 
 export function createReloader(deps: ReloaderDeps): Reloader {
   const { runtime, log, metrics, notifier } = deps;
-  let reloading: Promise<ReloadResult> | undefined;
-  let again = false;
   let last = 'none';
   let given: Config | undefined;
 
@@ -88,25 +86,41 @@ export function createReloader(deps: ReloaderDeps): Reloader {
     }
   }
 
+  const runReload = coalescing(reloadOnce);
+
   return {
     reload(config) {
       if (config) given = config;
-      if (reloading) {
-        again = true;
-        return reloading;
-      }
-      reloading = (async () => {
-        let result: ReloadResult;
-        do {
-          again = false;
-          result = await reloadOnce();
-        } while (again);
-        reloading = undefined;
-        return result;
-      })();
-      return reloading;
+      return runReload();
     },
-    pending: () => reloading,
+    pending: runReload.pending,
     last: () => last,
   };
+}
+
+/**
+ * Wraps `run` so calls never overlap: a call while one is under way returns
+ * that run's promise and causes one more pass after it (a burst of SIGHUPs is
+ * one or two reloads, and the last one reads the newest config).
+ */
+export function coalescing<T>(run: () => Promise<T>): (() => Promise<T>) & { pending: () => Promise<T> | undefined } {
+  let running: Promise<T> | undefined;
+  let again = false;
+  const call = (): Promise<T> => {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      let result: T;
+      do {
+        again = false;
+        result = await run();
+      } while (again);
+      running = undefined;
+      return result;
+    })();
+    return running;
+  };
+  return Object.assign(call, { pending: () => running });
 }

@@ -36,6 +36,7 @@ import { watchConfigFile } from '../config/watch.js';
 import { gprError, isGprError } from '../errors.js';
 import { announce, createLogger, lifecycle, type Logger } from '../log.js';
 import type { ReloadResult } from '../server.js';
+import { coalescing } from '../server/reload.js';
 import { createNotifier } from '../systemd/notify.js';
 import { describeTarget, listenOn, listenTargets, type ListenRole, type ListenTarget } from '../systemd/sockets.js';
 import { loadTlsMaterial, tlsFiles } from '../tls/material.js';
@@ -169,8 +170,8 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   let lastReload = 'none';
   let draining = false;
   // Declared before the admin listener opens: a POST /reload can arrive while the workers start.
-  let reloading: Promise<ReloadResult> | undefined;
-  let reloadAgain = false;
+  // Reloads never overlap; signals that arrive during one cause one more pass.
+  const reload = coalescing(reloadOnce);
 
   const targets = listenTargets(config.listen, env, process.pid);
   // The CA is created here, once, before the workers load it: two workers
@@ -476,22 +477,6 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     }
   }
 
-  function reload(): Promise<ReloadResult> {
-    if (reloading) {
-      reloadAgain = true;
-      return reloading;
-    }
-    reloading = (async () => {
-      let result: ReloadResult;
-      do {
-        reloadAgain = false;
-        result = await reloadOnce();
-      } while (reloadAgain);
-      reloading = undefined;
-      return result;
-    })();
-    return reloading;
-  }
 
   // --- reload.watch: the supervisor alone watches (a worker gets no path); a change reloads the whole set ---
   const watchPath = config.reload.watch ? opts.configPath : undefined;
@@ -544,7 +529,8 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     closing ??= (async () => {
       draining = true;
       stopWatching?.();
-      if (reloading) await reloading;
+      const underway = reload.pending();
+      if (underway) await underway;
       void notifier.stopping();
       clearInterval(watchdogTimer);
       announce(log, 'info', { workers: live().length }, lifecycle.draining);
