@@ -117,7 +117,9 @@ const upstreamEntry = z.strictObject({
 });
 
 /** `upstream`: one URL, a GOPROXY-style list, or entries with their own settings. */
-const upstreamSetting = z.union([upstreamList, z.array(upstreamEntry).min(1, { error: 'must have at least one entry' })]);
+const upstreamSetting = z.union([upstreamList, z.array(upstreamEntry).min(1, { error: 'must have at least one entry' })], {
+  error: 'must be a URL, a GOPROXY-style list ("http://a,http://b|http://c") or an array of entries',
+});
 
 /** A GOPRIVATE-style pattern list: comma-separated globs matched per path element, by prefix. */
 const privatePattern = z
