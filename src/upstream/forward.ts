@@ -58,6 +58,24 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
   const target = new URL(opts.url);
   const label = `${target.protocol}//${target.host}`;
   const connector = buildConnector({ timeout: opts.connectMs });
+  // Responses whose parser is paused because their body stream is full. undici
+  // (7.30, and 8.13 for keep-alive) mishandles a FIN read while a parser is
+  // paused on the span that ends the body: a keep-alive answer fails with
+  // "other side closed", and a close-delimited one throws an uncaught
+  // AssertionError in the socket's 'end' listener (a dead process). At 'end'
+  // a paused parser has nothing left to parse (unparsed bytes would still be
+  // in the socket's buffer), so resuming it first costs no memory: the
+  // response of the ending socket completes, the others pause again later.
+  // While resuming, a chunk pushed into a still-full body must not pause the
+  // parser again. test/integration/upstream-forward.test.ts shows both.
+  const paused = new Set<Dispatcher.DispatchController>();
+  let resuming = false;
+  const resumePaused = () => {
+    resuming = true;
+    for (const controller of paused) controller.resume();
+    paused.clear();
+    resuming = false;
+  };
   const pool = new Pool(target.origin, {
     connections: opts.maxSockets ?? 256,
     pipelining: 1,
@@ -74,6 +92,7 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
           resetting = true;
           process.nextTick(() => (resetting = false));
         });
+        socket?.prependListener('end', resumePaused);
         callback(err, socket as never);
       }),
     headersTimeout: opts.responseMs,
@@ -104,8 +123,12 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
         onResponseStart(controller, status, resHeaders) {
           if (status < 200) return; // 1xx informational
           body = new Readable({
-            read: () => controller.resume(),
+            read: () => {
+              paused.delete(controller);
+              controller.resume();
+            },
             destroy(err, cb) {
+              paused.delete(controller);
               if (!ended && !controller.aborted) controller.abort(err ?? gprError('GPR_ERR_CLIENT_GONE'));
               cb(err);
             },
@@ -113,14 +136,18 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
           resolve({ status, headers: resHeaders, body, abort: (err) => controller.abort(err ?? gprError('GPR_ERR_CLIENT_GONE')) });
         },
         onResponseData(controller, chunk) {
-          if (!(body as Readable).push(chunk)) controller.pause();
+          if ((body as Readable).push(chunk) || resuming) return;
+          controller.pause();
+          paused.add(controller);
         },
-        onResponseEnd() {
+        onResponseEnd(controller) {
+          paused.delete(controller);
           if (resetting) return void body?.destroy(gprError('GPR_ERR_UPSTREAM_BODY', [label, 'the connection was reset before a close-delimited body was proven complete']));
           ended = true;
           body?.push(null);
         },
-        onResponseError(_controller, err) {
+        onResponseError(controller, err) {
+          paused.delete(controller);
           if (body) body.destroy(err);
           else reject(toGprError(err));
         },
