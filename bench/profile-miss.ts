@@ -1,6 +1,6 @@
 /**
  * @module bench/profile-miss
- * `node --import tsx bench/profile-miss.ts [--requests N] [--connections C] [--no-prof] [--disk]`
+ * `node --import tsx bench/profile-miss.ts [--requests N] [--connections C] [--no-prof] [--disk] [--save-prof FILE]`
  * The proxy's MISS path alone, as `miss-info` drives it (every request a new
  * `.info` of the fixture backend, cache bounded so nothing is ever a hit,
  * access log on; memory tier only unless --disk), with the proxy under `--cpu-prof`: prints the proxy's CPU
@@ -9,7 +9,7 @@
  * Sends a bounded number of requests to loopback only.
  * Must not: start nginx or run the bench suite (bench/run.ts does).
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -40,7 +40,7 @@ function topSelf(file: string, top: number): string {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { requests: { type: 'string', default: '20000' }, connections: { type: 'string', default: '32' }, 'no-prof': { type: 'boolean', default: false }, disk: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({ options: { requests: { type: 'string', default: '20000' }, connections: { type: 'string', default: '32' }, 'no-prof': { type: 'boolean', default: false }, disk: { type: 'boolean', default: false }, 'save-prof': { type: 'string' } } });
   const total = Number(values.requests);
   const connections = Number(values.connections);
   const dir = mkdtempSync(join(os.tmpdir(), 'gpr-profile-miss-'));
@@ -81,6 +81,7 @@ async function main(): Promise<void> {
     if (!values['no-prof']) {
       const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
       if (file) process.stdout.write(`top self time (whole run, warm-up included):\n${topSelf(join(profDir, file), 25)}\n`);
+      if (file && values['save-prof']) copyFileSync(join(profDir, file), values['save-prof']);
     }
   } finally {
     clearTimeout(watchdog);

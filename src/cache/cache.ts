@@ -292,9 +292,13 @@ export class Cache {
       if (stale) return this.#counted({ ...Cache.fromObject(stale.object, 'STALE'), err: err as GprError, upstreamMs: fill.upstreamMs });
       throw err;
     }
-    const body = fill.reader();
+    // A small body that was whole at the head comes as one buffer (one write to the client).
+    const body = fill.take();
     const cache = head.cache === 'MISS' && joinedComplete ? 'HIT' : head.cache;
-    return this.#counted({ cache, status: head.status, headers: { ...head.headers }, etag: head.etag, body, upstreamMs: fill.upstreamMs, length: fill.length });
+    // head.headers is shared by every reader of the fill: callers copy before changing it.
+    const answer: Answer = { cache, status: head.status, headers: head.headers, etag: head.etag, body, upstreamMs: fill.upstreamMs };
+    if (!Buffer.isBuffer(body)) answer.length = fill.length;
+    return this.#counted(answer);
   }
 
   #counted(a: Answer): Answer {

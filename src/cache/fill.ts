@@ -15,6 +15,7 @@
  *   new Fill(opts).start(() => Promise<BodySource>)
  *   fill.head: Promise<FillHead>     rejects with a GprError before any head
  *   fill.reader(): Readable          the body from byte 0, at the caller's pace
+ *   fill.take(): Buffer | Readable   the whole body as one buffer when it was complete at the head, else reader()
  *   fill.joinable                    false once new requests must not join
  *   fill.done: Promise<void>         settles after commit or discard
  *
@@ -132,6 +133,14 @@ export class Fill {
   #over = false;
   #failure: GprError | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
+  /** When the backend last sent something (performance.now()): the idle timer checks it instead of being re-armed per chunk. */
+  #lastDataMs = 0;
+  /**
+   * The whole body, when it was held until the source ended (a small
+   * `.info`, `.mod`, list, or a body hashed for its ETag): known complete and
+   * valid when the head resolves, so readers can take it as one buffer.
+   */
+  #whole: Buffer | undefined;
   #joinable = true;
   // Disk spool
   #written = 0;
@@ -192,6 +201,18 @@ export class Fill {
   /** Announces a request that will call reader() once the head is known. */
   join(): void {
     this.#reserved++;
+  }
+
+  /**
+   * The body as one buffer when it was whole and proven complete before the
+   * head (the small-body fast path: no stream, one write to the client),
+   * else {@link reader}. Consumes one join(). Call after `head` resolved.
+   */
+  take(): Buffer | Readable {
+    const whole = this.#whole;
+    if (whole === undefined || this.#failure) return this.reader();
+    this.#reserved = Math.max(0, this.#reserved - 1);
+    return whole;
   }
 
   /** The body from the first byte, at the caller's pace; consumes one join(). Call after `head` resolved. */
@@ -259,6 +280,7 @@ export class Fill {
     res.body.on('error', () => {
       /* reported by 'close' */
     });
+    this.#lastDataMs = performance.now();
     this.#armIdleTimer();
   }
 
@@ -319,7 +341,7 @@ export class Fill {
   }
 
   #onData(chunk: Buffer): void {
-    this.#armIdleTimer();
+    this.#lastDataMs = performance.now();
     if (this.#over) return;
     this.#bytes += chunk.length;
     const limit = this.#o.disk ? this.#o.maxObjectBytes : Infinity;
@@ -408,7 +430,9 @@ export class Fill {
     if (this.#held) {
       const held = this.#held;
       this.#held = null;
-      this.#decide({ body: Buffer.concat(held), complete: true });
+      // One copy serves validation, the ETag, readers (take()) and the memory tier.
+      this.#whole = Buffer.concat(held, this.#heldBytes);
+      this.#decide({ body: this.#whole, complete: true });
       for (const c of held) this.#append(c);
     }
     try {
@@ -424,7 +448,7 @@ export class Fill {
     // The memory tier first: a request right after this one's end is a HIT
     // at once, while the disk commit (sync, rename) is still under way.
     if (fresh && copy) {
-      const body = Buffer.concat(copy, this.#bytes);
+      const body = this.#whole ?? Buffer.concat(copy, this.#bytes);
       o.memory.set(o.key, {
         status: stored.status,
         contentType: stored.contentType,
@@ -493,13 +517,19 @@ export class Fill {
     if (--this.#fileRefs === 0) void this.#o.disk?.lock.file.close().catch(() => {});
   }
 
-  #armIdleTimer(): void {
-    clearTimeout(this.#idleTimer);
+  /**
+   * One timer per fill, not one per chunk: when it fires it looks at when
+   * the last chunk came and waits out the rest of the idle time from there.
+   */
+  #armIdleTimer(delayMs = this.#o.idleTimeoutMs): void {
     this.#idleTimer = setTimeout(() => {
+      if (this.#over) return;
+      const idleMs = performance.now() - this.#lastDataMs;
+      if (idleMs < this.#o.idleTimeoutMs) return this.#armIdleTimer(Math.ceil(this.#o.idleTimeoutMs - idleMs));
       const err = gprError('GPR_ERR_UPSTREAM_TIMEOUT', [this.#o.upstreamLabel, this.#o.idleTimeoutMs]);
       this.#source?.abort(err);
       this.#broken(err);
-    }, this.#o.idleTimeoutMs);
+    }, delayMs);
     this.#idleTimer.unref();
   }
 
