@@ -89,6 +89,8 @@ export interface FillOptions {
 export const SMALL_OBJECT_BYTES = 2 * 1024 * 1024;
 /** Largest body held back to compute an ETag before the head (answers without one are larger: not stored). */
 const MAX_ETAG_HOLD_BYTES = 4 * 1024 * 1024;
+/** Stored bodies up to this Content-Length are held until complete and answered as one buffer. */
+export const WHOLE_BODY_BYTES = 64 * 1024;
 /** Unwritten disk chunks above which the source is paused. */
 export const SPOOL_HIGH_WATER_BYTES = 128 * 1024;
 /** Chunks of unread lag, in pass-through mode, above which the source is paused. */
@@ -261,6 +263,9 @@ export class Fill {
     this.#fresh = store ? fresh : undefined;
     if (store && fresh?.immutable && status === 200) this.#holdBytes = Math.min(validationBytes(o.request.kind), MAX_INFO_BYTES + 1);
     else if (store && typeof headers.etag !== 'string') this.#holdBytes = Math.min(o.memory.maxEntryBytes, MAX_ETAG_HOLD_BYTES) + 1;
+    // A small stored body of known length is held to its end: every reader
+    // then takes it as one buffer (take()), written with its head at once.
+    if (store && this.#contentLength !== undefined && this.#contentLength <= WHOLE_BODY_BYTES) this.#holdBytes = Math.max(this.#holdBytes, this.#contentLength + 1);
     if (this.#holdBytes > 0) this.#held = [];
     else this.#decide(undefined);
 

@@ -95,8 +95,14 @@ test('Cache.answer: a small body whole at the head is one buffer (for the starte
   for await (const c of zip.body as AsyncIterable<Buffer>) chunks.push(c);
   expect(sha256(Buffer.concat(chunks))).toBe(sha256(b.zip('example.com/big', 'v1.0.0')));
   expect(zip.cache).toBe('BYPASS'); // larger than maxEntryBytes: streamed through
+  // A small zip (Content-Length within WHOLE_BODY_BYTES) is held whole too.
+  const small = await ask('/example.com/lib/@v/v1.0.0.zip', '/v1/modules/example.com/lib/versions/v1.0.0/zip');
+  expect(small.cache).toBe('MISS');
+  expect(Buffer.isBuffer(small.body)).toBe(true);
+  expect(sha256(small.body as Buffer)).toBe(sha256(b.zip('example.com/lib', 'v1.0.0')));
+  expect(small.headers['content-length']).toBe((small.body as Buffer).length);
   await cache.idle();
-  expect(cache.counts).toEqual({ misses: 2, hits: 0, stale: 0, bypass: 1 });
+  expect(cache.counts).toEqual({ misses: 3, hits: 0, stale: 0, bypass: 1 });
 });
 
 test('a small MISS: head and whole body in the first read, equal to the HIT after it', async () => {
