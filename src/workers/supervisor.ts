@@ -46,8 +46,6 @@ const WORKER_JS = fileURLToPath(new URL('./worker.js', import.meta.url));
 
 /** How long every worker gets to start and report ready, in ms. */
 export const WORKER_START_TIMEOUT_MS = 60_000;
-/** How long a worker gets to apply a reload, in ms. */
-export const WORKER_RELOAD_TIMEOUT_MS = 30_000;
 /** How long a worker gets to answer a metrics request, in ms (a scrape leaves out a worker that is late). */
 export const WORKER_METRICS_TIMEOUT_MS = 5_000;
 /** How long a worker gets to answer a /cache route (a purge of a large disk tier takes a while), in ms. */
@@ -442,7 +440,8 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
 
   async function reloadSlot(slot: Slot, next: Config): Promise<FromWorker> {
     const child = slot.child;
-    const answer = await request(slot, { t: 'reload', id: ++nextId, config: next }, WORKER_RELOAD_TIMEOUT_MS);
+    // How long a worker gets to apply a reload: the setting of the config the set serves.
+    const answer = await request(slot, { t: 'reload', id: ++nextId, config: next }, config.reload.workerTimeoutMs);
     if (answer.t === 'reloaded' && answer.ok && slot.child === child) slot.config = next;
     return answer;
   }

@@ -336,3 +336,56 @@ test('a worker killed (SIGKILL) while the supervisor waits for its reload answer
   s.proxy.signal('SIGTERM');
   expect(await s.proxy.exited).toEqual({ code: 0, signal: null });
 }, 90_000);
+
+test('a worker that does not answer within reload.workerTimeoutMs (SIGSTOP): the set fails, and once it runs again it ends on the old config too, not on the one it applied late', async () => {
+  requireNotifyTools();
+  const a = await backendStarted();
+  const b = await backendStarted();
+  const dir = await tempDir();
+  const sink = await startSink();
+  const config = { ...setConfig(a, dir), reload: { workerTimeoutMs: 1_500 } };
+  const s = await startSet(config, dir, sink);
+  const victimSlot = 0;
+  const victim = s.workers().get(victimSlot)!;
+
+  await writeConfigAtomic(s.configPath, { ...config, upstream: b.url });
+  process.kill(victim, 'SIGSTOP');
+  let stopped = true;
+  onTestFinished(() => {
+    if (stopped) process.kill(victim, 'SIGCONT');
+  });
+  const from = s.proxy.lines.length;
+  const notifyFrom = sink.messages().length;
+  const sentAt = Date.now();
+  s.proxy.signal('SIGHUP');
+  const failed = await outcome(s, from);
+  expect(failed.time - sentAt).toBeGreaterThanOrEqual(1_400);
+  expect(failed.time - sentAt).toBeLessThan(5_000);
+  expect(failed.msg).toBe('config reload failed');
+  expect((failed.err as { message: string }).message).toBe(
+    `worker ${victimSlot} (pid ${victim}) did not apply the reload: worker ${victimSlot} (pid ${victim}) did not answer reload within 1500 ms`,
+  );
+  const notified = await notifiedSince(sink, notifyFrom);
+  expect(notified.map((m) => m.split('\n')[0])).toEqual(['RELOADING=1', 'READY=1']);
+  for (const i of [1, 2]) expect(workerOutcomes(s, i, from)).toEqual(['config reloaded', 'config reloaded']);
+
+  // It runs again: it finds the new config and, queued behind it, the old one; it ends on the old one.
+  process.kill(victim, 'SIGCONT');
+  stopped = false;
+  await s.proxy.waitFor((l) => l.worker === victimSlot && l.msg === 'config reloaded', { from });
+  // (Without the queued rollback there is no second one: the assertions below then show it on upstream B.)
+  await s.proxy.waitFor(() => workerOutcomes(s, victimSlot, from).length === 2, { from, timeoutMs: 5_000 }).catch(() => undefined);
+  expect(workerOutcomes(s, victimSlot, from)).toEqual(['config reloaded', 'config reloaded']);
+  expect(s.workers().get(victimSlot)).toBe(victim);
+  expect(await upstreamByWorker(s, a, b)).toEqual(everyWorkerOn(s, 'A'));
+  expect(b.requests).toHaveLength(0);
+  expect(s.proxy.logged('worker exited')).toHaveLength(0);
+
+  const again = s.proxy.lines.length;
+  s.proxy.signal('SIGHUP');
+  expect(await outcome(s, again)).toMatchObject({ msg: 'config reloaded', generation: 2, workers: WORKERS });
+  expect(await upstreamByWorker(s, a, b)).toEqual(everyWorkerOn(s, 'B'));
+
+  s.proxy.signal('SIGTERM');
+  expect(await s.proxy.exited).toEqual({ code: 0, signal: null });
+}, 90_000);
