@@ -5,7 +5,8 @@
  * bound here without accepting), the admin listener, sd_notify, signals and
  * the watchdog. It forks the workers (workers/worker.ts), hands each the
  * proxy sockets as inherited fds, fans a reload out to all of them (one
- * RELOADING=1/READY=1 for the set, rolled back and failed if any rejects),
+ * RELOADING=1/READY=1 for the set; failed, and the workers that took it
+ * sent the old config back, if any worker rejects it, dies or is late),
  * drains them on SIGTERM, restarts a dead one with backoff, and answers
  * /metrics with every worker's registry aggregated in one scrape. It owns
  * the config watch (`reload.watch`: a change runs the same fan-out reload as

@@ -6,7 +6,8 @@
 // - one worker is out of file descriptors (prlimit(1) lowers its
 //   RLIMIT_NOFILE to 0): it cannot open the CA files a
 //   reload reads, and answers the reload with EMFILE while the others apply it;
-// - one worker dies (SIGKILL) while the supervisor waits for its answer.
+// - one worker dies (SIGKILL) while the supervisor waits for its answer;
+// - one worker does not answer within reload.workerTimeoutMs (SIGSTOP).
 // Proves, for SIGHUP and for POST /reload (`go-proxy-rewriter reload`): the
 // set reports the failure once (log line, exit status / HTTP 500, exactly
 // one RELOADING=1 then READY=1 on NOTIFY_SOCKET), every worker serves the old
@@ -15,7 +16,8 @@
 // worker uses), no request fails meanwhile, and a good config then applies to
 // every worker. A worker that dies mid-reload is restarted with the old
 // config, and the reload's outcome comes at once, not after the 30 s answer
-// timeout.
+// timeout; one that answers late ends on the old config too; and a worker
+// restarted while a successful reload ran is brought to the new config.
 import { execFile, execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { expect, onTestFinished, test } from 'vitest';
@@ -384,6 +386,51 @@ test('a worker that does not answer within reload.workerTimeoutMs (SIGSTOP): the
   const again = s.proxy.lines.length;
   s.proxy.signal('SIGHUP');
   expect(await outcome(s, again)).toMatchObject({ msg: 'config reloaded', generation: 2, workers: WORKERS });
+  expect(await upstreamByWorker(s, a, b)).toEqual(everyWorkerOn(s, 'B'));
+
+  s.proxy.signal('SIGTERM');
+  expect(await s.proxy.exited).toEqual({ code: 0, signal: null });
+}, 90_000);
+
+test('a worker restarted while a reload runs (it started with the old config) is brought to the new one when the reload succeeds', async () => {
+  requireNotifyTools();
+  const a = await backendStarted();
+  const b = await backendStarted();
+  const dir = await tempDir();
+  const sink = await startSink();
+  // No HTTPS listener: the fan-out follows the SIGHUP within milliseconds.
+  const config = { ...setConfig(a, dir), listen: { http: '127.0.0.1:0', https: null, admin: '127.0.0.1:0' } };
+  const s = await startSet(config, dir, sink);
+  const slow = s.workers().get(2)!;
+  await writeConfigAtomic(s.configPath, { ...config, upstream: b.url });
+
+  // Worker 1 dies three times in a row: its restart now waits 400 ms (100, 200, 400), so the SIGHUP's
+  // fan-out goes out while it is not running, and its restart starts with the old config.
+  let from = s.proxy.lines.length;
+  let dead = 0;
+  for (let death = 1; death <= 3; death++) {
+    if (death > 1) await s.proxy.waitFor((l) => l.msg === 'worker ready' && l.worker === 1, { from });
+    from = s.proxy.lines.length;
+    dead = s.workers().get(1)!;
+    process.kill(dead, 'SIGKILL');
+    expect(await s.proxy.waitFor((l) => l.msg === 'worker exited' && l.worker === 1, { from })).toMatchObject({ restartInMs: 100 * 2 ** (death - 1) });
+  }
+  // Worker 2 holds the reload open (stopped, within reload.workerTimeoutMs) while worker 1 restarts with the old config.
+  process.kill(slow, 'SIGSTOP');
+  let stopped = true;
+  onTestFinished(() => {
+    if (stopped) process.kill(slow, 'SIGCONT');
+  });
+  s.proxy.signal('SIGHUP');
+  const restarted = await s.proxy.waitFor((l) => l.msg === 'worker ready' && l.worker === 1, { from });
+  expect(restarted.workerPid).not.toBe(dead);
+  process.kill(slow, 'SIGCONT');
+  stopped = false;
+  const ok = await outcome(s, from);
+  // Worker 1 was not running when the reload went out: two workers took part.
+  expect(ok).toMatchObject({ msg: 'config reloaded', generation: 2, workers: 2 });
+  await s.proxy.waitFor(() => workerOutcomes(s, 1, from).length === 1, { from, timeoutMs: 5_000 }).catch(() => undefined);
+  expect(workerOutcomes(s, 1, from)).toEqual(['config reloaded']);
   expect(await upstreamByWorker(s, a, b)).toEqual(everyWorkerOn(s, 'B'));
 
   s.proxy.signal('SIGTERM');
