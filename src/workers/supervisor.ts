@@ -455,19 +455,16 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   function catchUp(slot: Slot): void {
     const child = slot.child;
     const target = config;
-    reloadSlot(slot, target).then(
-      (a) => {
+    reloadSlot(slot, target)
+      .then((a) => {
         if (a.t === 'reloaded' && a.ok) return;
         throw new Error(a.t === 'reloaded' && !a.ok ? `${a.code ? `${a.code}: ` : ''}${a.message}` : `answered ${a.t}`);
-      },
-      (err: Error) => {
-        throw err;
-      },
-    ).catch((err: Error) => {
-      if (slot.child !== child || !child?.connected || draining) return;
-      log.error({ worker: slot.index, workerPid: child.pid, err: errorFields(err) }, 'worker did not take the current config: restarting it');
-      child.kill('SIGTERM');
-    });
+      })
+      .catch((err: Error) => {
+        if (slot.child !== child || !child?.connected || draining) return;
+        log.error({ worker: slot.index, workerPid: child.pid, err: errorFields(err) }, 'worker did not take the current config: restarting it');
+        child.kill('SIGTERM');
+      });
   }
 
   async function reloadOnce(): Promise<ReloadResult> {
