@@ -16,8 +16,10 @@
 // worker uses), no request fails meanwhile, and a good config then applies to
 // every worker. A worker that dies mid-reload is restarted with the old
 // config, and the reload's outcome comes at once, not after the 30 s answer
-// timeout; one that answers late ends on the old config too; and a worker
-// restarted while a successful reload ran is brought to the new config.
+// timeout; one that answers late ends on the old config too; one that took
+// the new config and cannot take the old one back is restarted with the old
+// one; and a worker restarted while a successful reload ran is brought to the
+// new config.
 import { execFile, execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { expect, onTestFinished, test } from 'vitest';
@@ -432,6 +434,50 @@ test('a worker restarted while a reload runs (it started with the old config) is
   await s.proxy.waitFor(() => workerOutcomes(s, 1, from).length === 1, { from, timeoutMs: 5_000 }).catch(() => undefined);
   expect(workerOutcomes(s, 1, from)).toEqual(['config reloaded']);
   expect(await upstreamByWorker(s, a, b)).toEqual(everyWorkerOn(s, 'B'));
+
+  s.proxy.signal('SIGTERM');
+  expect(await s.proxy.exited).toEqual({ code: 0, signal: null });
+}, 90_000);
+
+test('a worker that took the new config and then cannot take the old one back is restarted, and starts with the old one', async () => {
+  requireNotifyTools();
+  const a = await backendStarted();
+  const b = await backendStarted();
+  const dir = await tempDir();
+  const sink = await startSink();
+  const config = { ...setConfig(a, dir), reload: { workerTimeoutMs: 1_500 } };
+  const s = await startSet(config, dir, sink);
+  const late = s.workers().get(0)!;
+  const stuck = s.workers().get(2)!;
+  await writeConfigAtomic(s.configPath, { ...config, upstream: b.url });
+
+  // Worker 0 will not answer in time (the reload fails); worker 2 takes the new config, then runs out of fds
+  // before the previous config comes back (it reads the CA files again for it).
+  process.kill(late, 'SIGSTOP');
+  let stopped = true;
+  onTestFinished(() => {
+    if (stopped) process.kill(late, 'SIGCONT');
+  });
+  const from = s.proxy.lines.length;
+  s.proxy.signal('SIGHUP');
+  await s.proxy.waitFor((l) => l.worker === 2 && l.msg === 'config reloaded', { from });
+  exhaustFds(stuck);
+  const failed = await outcome(s, from);
+  expect(failed.msg).toBe('config reload failed');
+  expect((failed.err as { message: string }).message).toContain(`worker 0 (pid ${late}) did not apply the reload`);
+  expect(workerOutcomes(s, 2, from)).toEqual(['config reloaded', 'config reload failed']);
+  expect(s.proxy.logged('worker did not take the previous config back: restarting it')).toMatchObject([{ worker: 2, workerPid: stuck }]);
+  process.kill(late, 'SIGCONT');
+  stopped = false;
+
+  // It drains and exits 0 (SIGTERM), and its restart serves the old config.
+  expect(await s.proxy.waitFor((l) => l.msg === 'worker exited' && l.worker === 2, { from })).toMatchObject({ workerPid: stuck, code: 0 });
+  const restarted = await s.proxy.waitFor((l) => l.msg === 'worker ready' && l.worker === 2, { from });
+  expect(restarted.workerPid).not.toBe(stuck);
+  await s.proxy.waitFor(() => workerOutcomes(s, 0, from).length === 2, { from, timeoutMs: 5_000 }).catch(() => undefined);
+  expect(workerOutcomes(s, 0, from)).toEqual(['config reloaded', 'config reloaded']);
+  expect(await upstreamByWorker(s, a, b)).toEqual(everyWorkerOn(s, 'A'));
+  expect(b.requests).toHaveLength(0);
 
   s.proxy.signal('SIGTERM');
   expect(await s.proxy.exited).toEqual({ code: 0, signal: null });
