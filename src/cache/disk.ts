@@ -271,6 +271,8 @@ export class DiskTier {
   readonly #heartbeats = new Map<string, NodeJS.Timeout>();
   /** The open-file cache: committed objects kept open, least recently used first. */
   readonly #open = new Map<string, OpenObject>();
+  /** Key -> hash of the objects in #open. */
+  readonly #openKeys = new Map<string, string>();
   #openBytes = 0;
   readonly #openLimits: OpenFilesOptions;
   #sweep: NodeJS.Timeout | undefined;
@@ -355,7 +357,8 @@ export class DiskTier {
    * cached descriptor is dropped: a purged object is never served.
    */
   async acquire(key: string): Promise<ObjectLease | undefined> {
-    const hash = keyHash(key);
+    // The open object's own hash: no SHA-256 of the key per hit.
+    const hash = this.#openKeys.get(key) ?? keyHash(key);
     const cached = this.#open.get(hash);
     if (cached) {
       const now = statQuiet(cached.path);
@@ -381,6 +384,7 @@ export class DiskTier {
     // Two misses of one object raced: keep the newer descriptor.
     if (this.#open.has(hash)) this.#dropOpen(hash);
     this.#open.set(hash, entry);
+    this.#openKeys.set(key, hash);
     this.#openBytes += entry.fileBytes;
     for (const [h] of this.#open) {
       if (this.#open.size <= this.#openLimits.maxEntries && this.#openBytes <= this.#openLimits.maxBytes) break;
@@ -413,6 +417,7 @@ export class DiskTier {
     const entry = this.#open.get(hash);
     if (!entry) return;
     this.#open.delete(hash);
+    this.#openKeys.delete(entry.object.head.key);
     this.#openBytes -= entry.fileBytes;
     entry.dropped = true;
     if (entry.refs === 0) void entry.object.file.close().catch(() => {});
