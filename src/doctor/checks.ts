@@ -56,8 +56,12 @@ const pass = (detail: string): Verdict => ({ status: 'PASS', detail, fix: '' });
 const fail = (detail: string, fix: string): Verdict => ({ status: 'FAIL', detail, fix });
 const skip = (detail: string): Verdict => ({ status: 'SKIP', detail, fix: '' });
 
-/** The systemd units of systemd/, in the order the listeners check reports them. */
-export const UNITS = ['go-proxy-rewriter.service', 'go-proxy-rewriter-http.socket', 'go-proxy-rewriter-https.socket', 'go-proxy-rewriter-admin.socket', 'go-proxy-rewriter-intercept.service'];
+/**
+ * The proxy's units of systemd/, in the order the listeners check reports
+ * them. go-proxy-rewriter-intercept.service is optional (DNS or the chart can
+ * redirect instead): the interception check proves the redirect end to end.
+ */
+export const UNITS = ['go-proxy-rewriter.service', 'go-proxy-rewriter-http.socket', 'go-proxy-rewriter-https.socket', 'go-proxy-rewriter-admin.socket'];
 
 // ---------------------------------------------------------------- helpers
 
@@ -258,7 +262,10 @@ async function checkListeners(ctx: DoctorContext): Promise<Verdict> {
     .map((block) => Object.fromEntries(block.split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)])) as Record<string, string>);
   const loaded = units.filter((u) => u.LoadState === 'loaded');
   if (loaded.length === 0) return skip(`none of ${UNITS.join(', ')} is installed`);
-  const inactive = loaded.filter((u) => u.ActiveState !== 'active');
+  // Socket-activated, the service is inactive until the first connection: only
+  // its sockets must be active then. Without socket units it must run itself.
+  const socketActivated = loaded.some((u) => u.Id?.endsWith('.socket'));
+  const inactive = loaded.filter((u) => u.ActiveState !== 'active' && !(socketActivated && u.Id?.endsWith('.service') && u.ActiveState === 'inactive'));
   const notListening: string[] = [];
   for (const u of loaded) {
     for (const listen of (u.Listen ?? '').split(/\s(?=\S+ \(Stream\))/).filter(Boolean)) {
@@ -285,7 +292,9 @@ async function checkListeners(ctx: DoctorContext): Promise<Verdict> {
       `systemctl start ${inactive.map((u) => u.Id).join(' ') || 'go-proxy-rewriter.service'}; then \`systemctl status\` and \`journalctl -u go-proxy-rewriter\` tell why it stopped`,
     );
   }
-  return pass(`${loaded.map((u) => u.Id).join(', ')} active and listening`);
+  const waiting = loaded.filter((u) => u.ActiveState !== 'active').map((u) => u.Id);
+  const active = loaded.filter((u) => u.ActiveState === 'active').map((u) => u.Id);
+  return pass(`${active.join(', ')} active and listening${waiting.length ? `; ${waiting.join(', ')} inactive until the first connection (socket activation)` : ''}`);
 }
 
 /** The peer certificate a TLS connection to `host:443` gets, resolving and routing as the go command would. */

@@ -7,7 +7,9 @@
 // mismatch; names that are not configured get 404; an intercepted TLS
 // connection to sum.golang.org (paths without /sumdb/<name>) is the same database.
 import { readFile } from 'node:fs/promises';
+import http from 'node:http';
 import https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { expect, onTestFinished, test } from 'vitest';
 import { startFixtureBackend, type FixtureBackend, type FixtureBackendOptions } from '../helpers/fixture-backend.js';
@@ -119,4 +121,40 @@ test('an intercepted connection to sum.golang.org (no /sumdb prefix) reaches the
   expect(await tlsGet('/lookup/corp.example/x@v1.0.0')).toBe(403);
   expect(db.requests.map((r) => r.path)).toEqual(['/sumdb-root/lookup/example.com/lib@v1.0.0', '/sumdb-root/tile/8/0/001']);
   expect(p.accessLines().map((l) => l.upstreamPath)).toEqual(['/sumdb-root/lookup/example.com/lib@v1.0.0', '/sumdb-root/tile/8/0/001', null]);
+});
+
+test('sumdb "upstream": the go command verifies through the upstream chain, on its sumdb template', { timeout: 2 * GO_TIMEOUT_MS }, async () => {
+  const origin = await backend();
+  const b = await backend();
+  const db = await startSumdb(NAME, origin.url);
+  // A goproxy-layout upstream that also serves /sumdb/<name>/ (as Athens and
+  // goproxy.cn do): database paths go to the real database, the rest to b.
+  const seen: string[] = [];
+  const front = http.createServer((req, res) => {
+    const path = req.url ?? '/';
+    seen.push(path);
+    const prefix = `/sumdb/${NAME}/`;
+    const target = path.startsWith(prefix) ? `${db.url}/${path.slice(prefix.length)}` : `${b.url}${path}`;
+    http
+      .get(target, (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      })
+      .on('error', () => res.writeHead(502).end());
+  });
+  await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+  onTestFinished(() => new Promise<void>((r) => front.close(() => r())));
+  const frontUrl = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+  const p = await startTestProxy({ upstream: frontUrl, rewrite: 'goproxy', sumdb: { [NAME]: 'upstream' } });
+
+  const mods = ['example.com/lib@v1.0.0', 'example.com/BurntSushi/toml@v1.0.0'];
+  const results = parseJsonStream(ok(await goDownload(p.url, db.vkey, mods)).stdout);
+  expect(results.map((r) => [r.Path, r.Error])).toEqual(mods.map((m) => [m.split('@')[0], undefined]));
+  // supported is answered here; lookups and tiles went through the chain to the database.
+  expect(seen).not.toContain(`/sumdb/${NAME}/supported`);
+  expect(seen.filter((s) => s.startsWith(`/sumdb/${NAME}/lookup/`)).sort()).toEqual(mods.map((m) => `/sumdb/${NAME}/lookup/${m.replace(/[A-Z]/g, (c) => `!${c.toLowerCase()}`)}`).sort());
+  expect(seen.some((s) => s.startsWith(`/sumdb/${NAME}/tile/`))).toBe(true);
+  for (const l of sumdbLines(p.accessLines()).filter((l) => String(l.path).includes('/lookup/'))) {
+    expect(l).toMatchObject({ status: 200, upstreamPath: l.path });
+  }
 });

@@ -219,6 +219,17 @@ describe('under systemd 252 as PID 1', () => {
     expect(listening.map((l) => l.json!.address).sort()).toEqual(['127.0.0.1:9180', ':::443', ':::80']);
   }, 120_000);
 
+  test('doctor under systemd: the listeners check finds the socket units active and accepting', async () => {
+    const r = await c.run(`/usr/bin/node ${APP}/dist/src/main.js doctor --json --config ${CONFIG} --skip interception trust go-env fetch upstream`);
+    const report = JSON.parse(r.stdout) as { ok: boolean; checks: Array<{ name: string; status: string; detail: string }> };
+    const byName = Object.fromEntries(report.checks.map((check) => [check.name, check]));
+    expect(byName.listeners, JSON.stringify(byName.listeners)).toMatchObject({ status: "PASS" });
+    // The three socket units and the service, as systemctl show lists them.
+    for (const unit of SOCKETS) expect(byName.listeners!.detail).toContain(unit);
+    expect(byName.proxy).toMatchObject({ status: 'PASS' });
+    expect({ code: r.code, ok: report.ok }).toEqual({ code: 0, ok: true });
+  }, 60_000);
+
   test('Type=notify: systemd reports the start after the listeners, with the STATUS= line', async () => {
     const s = await show(SERVICE, 'Type', 'NotifyAccess', 'SubState', 'StatusText');
     expect(s).toMatchObject({ Type: 'notify', NotifyAccess: 'all', SubState: 'running' });
