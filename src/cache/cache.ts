@@ -15,7 +15,7 @@
  *   cache.purge(module, version?)     memory + disk; returns what was removed
  *   cache.list(module?) / cache.stats()
  */
-import { readSync } from 'node:fs';
+import { read, readSync } from 'node:fs';
 import type { OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { GprError } from '../errors.js';
@@ -420,14 +420,18 @@ function objectHeaders(object: CachedObject): OutgoingHttpHeaders {
 }
 
 /**
- * Reads a leased object's body into `buf` with one positional read, and
- * synchronously: a hot object's pages are in the page cache, and a
- * synchronous copy cost less CPU per request than a thread-pool round trip
- * (README "The disk tier"). The lease keeps the descriptor open meanwhile.
+ * Reads a leased object's body into `buf` with one positional read. A hot
+ * object (from the open-file cache: read recently, its pages most likely in
+ * the page cache) is read synchronously: that copy cost less CPU per request
+ * than a thread-pool round trip (README "The disk tier"). An object just
+ * opened goes through the thread pool, so a cold read from the device does
+ * not stop the event loop. The lease keeps the descriptor open meanwhile.
  */
 function readBody(obj: ObjectLease, buf: Buffer): Promise<number> {
+  const fd = obj.file.fd;
+  if (!obj.hot) return new Promise((resolve, reject) => read(fd, buf, 0, obj.bodyLength, obj.bodyOffset, (err, n) => (err ? reject(err) : resolve(n))));
   try {
-    return Promise.resolve(readSync(obj.file.fd, buf, 0, obj.bodyLength, obj.bodyOffset));
+    return Promise.resolve(readSync(fd, buf, 0, obj.bodyLength, obj.bodyOffset));
   } catch (err) {
     return Promise.reject(err as Error);
   }

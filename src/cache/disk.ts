@@ -97,6 +97,8 @@ export interface DiskObject {
  * and its last lease is released, never under a read in flight.
  */
 export interface ObjectLease extends DiskObject {
+  /** Served from the open-file cache: read recently, so most likely in the page cache. */
+  readonly hot: boolean;
   release(): void;
 }
 
@@ -366,7 +368,7 @@ export class DiskTier {
         this.#open.delete(hash);
         this.#open.set(hash, cached);
         this.#touch(hash, key, cached.fileBytes);
-        return this.#lease(cached);
+        return this.#lease(cached, true);
       }
       this.#dropOpen(hash);
       if (!now) {
@@ -379,7 +381,7 @@ export class DiskTier {
     const entry: OpenObject = { hash, path: this.dataPath(hash), object: opened.object, ino: opened.stat.ino, dev: opened.stat.dev, fileBytes: opened.stat.size, refs: 0, dropped: false };
     if (entry.fileBytes > this.#openLimits.maxBytes || this.#openLimits.maxEntries < 1) {
       entry.dropped = true; // too large to keep open: this lease closes it
-      return this.#lease(entry);
+      return this.#lease(entry, false);
     }
     // Two misses of one object raced: keep the newer descriptor.
     if (this.#open.has(hash)) this.#dropOpen(hash);
@@ -391,7 +393,7 @@ export class DiskTier {
       this.#dropOpen(h);
     }
     this.#sweep ??= setInterval(() => this.#sweepOpen(), OPEN_FILES_SWEEP_MS).unref();
-    return this.#lease(entry);
+    return this.#lease(entry, false);
   }
 
   /** Objects the open-file cache holds open now, and their file bytes. */
@@ -399,11 +401,12 @@ export class DiskTier {
     return { entries: this.#open.size, bytes: this.#openBytes };
   }
 
-  #lease(entry: OpenObject): ObjectLease {
+  #lease(entry: OpenObject, hot: boolean): ObjectLease {
     entry.refs++;
     let released = false;
     return {
       ...entry.object,
+      hot,
       release: () => {
         if (released) return;
         released = true;

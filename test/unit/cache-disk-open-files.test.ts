@@ -67,6 +67,7 @@ test('a hit reuses the cached descriptor; the cache stays within maxEntries and 
   const a = (await tier.acquire('zip m v1.0.5')) as ObjectLease;
   const b = (await tier.acquire('zip m v1.0.5')) as ObjectLease;
   expect(a.file).toBe(b.file);
+  expect([a.hot, b.hot]).toEqual([true, true]);
   a.release();
   b.release();
 
@@ -105,6 +106,7 @@ test('an object another process replaced (a new inode under the name) is served 
   expect((await readAll(first)).toString()).toBe('PK\x03\x04 first');
   await commit(tier, 'zip m v1', Buffer.from('PK\x03\x04 second, longer'));
   const second = (await tier.acquire('zip m v1')) as ObjectLease;
+  expect([first.hot, second.hot]).toEqual([false, false]); // each opened its own inode
   expect((await readAll(second)).toString()).toBe('PK\x03\x04 second, longer');
   // A read under way on the old lease still gets the old, whole object (its inode lives while open).
   expect((await readAll(first)).toString()).toBe('PK\x03\x04 first');
