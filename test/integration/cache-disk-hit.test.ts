@@ -5,6 +5,8 @@
 // this or another process is never served from a cached descriptor.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import http2 from 'node:http2';
+import { join } from 'node:path';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { expect, onTestFinished, test } from 'vitest';
@@ -164,6 +166,47 @@ test('a pooled buffer is not reused while its response waits behind another on a
     ['HTTP/1.1 200 OK', sha256(c)],
     ['HTTP/1.1 200 OK', sha256(a)],
   ]);
+}, 60_000);
+
+test('over HTTP/2, a pooled buffer is not reused while its stream waits for the client\'s flow-control window', async () => {
+  const a = zipBody(1.5 * MiB, 21);
+  const bb = zipBody(1.5 * MiB, 22);
+  const bodies: Record<string, Buffer> = { 'example.com/a': a, 'example.com/b': bb };
+  const b = await backend((module) => bodies[module] ?? Buffer.alloc(0));
+  const dir = await tempDir('gpr-diskhit-');
+  const tlsDir = await tempDir('gpr-diskhit-tls-');
+  const p = await startTestProxy({ upstream: b.url, rewrite: 'goproxy', cache: { dir, ...SMALL_MEMORY }, listen: { http: '127.0.0.1:0', https: '127.0.0.1:0', admin: null }, tls: { dir: tlsDir, http2: true } });
+  for (const module of Object.keys(bodies)) await fetchOutcome(`${p.url}/${module}/@v/v1.0.0.zip`);
+  await until(() => p.server.cache.fills === 0);
+  const ca = await readFile(join(tlsDir, 'localhost.pem'));
+  const session = http2.connect(p.server.url('https').replace('127.0.0.1', 'localhost'), { ca, servername: 'localhost' });
+  onTestFinished(() => session.destroy());
+  const get = (path: string, stall: boolean) => {
+    const req = session.request({ ':path': path, ':method': 'GET' });
+    const chunks: Buffer[] = [];
+    let cache = '';
+    req.on('response', (h) => (cache = String(h['x-cache'])));
+    const done = new Promise<{ cache: string; body: Buffer }>((resolve, reject) => {
+      req.on('end', () => resolve({ cache, body: Buffer.concat(chunks) }));
+      req.on('error', reject);
+    });
+    req.on('data', (c: Buffer) => {
+      chunks.push(c);
+      if (stall && chunks.length === 1) req.pause();
+    });
+    req.end();
+    return { req, done };
+  };
+  // a's stream stops after its first chunk: the rest of its pooled buffer waits in the proxy.
+  const stalled = get('/example.com/a/@v/v1.0.0.zip', true);
+  await until(() => p.server.cache.counts.hits >= 1, 5000);
+  for (let i = 0; i < 4; i++) {
+    const r = await get('/example.com/b/@v/v1.0.0.zip', false).done;
+    expect([r.cache, sha256(r.body)]).toEqual(['HIT', sha256(bb)]);
+  }
+  stalled.req.resume();
+  const r = await stalled.done;
+  expect([r.cache, sha256(r.body)]).toEqual(['HIT', sha256(a)]);
 }, 60_000);
 
 test('a paused reader of a 40 MiB disk HIT holds the body back (backpressure), then gets every byte', async () => {
