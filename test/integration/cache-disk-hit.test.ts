@@ -2,7 +2,8 @@
 // bench `hit-zip-disk`). Bodies up to 2 MiB go out from one pooled read,
 // larger ones stream with backpressure; a pooled buffer is never reused
 // under a response still being written; an object purged or replaced by
-// this or another process is never served from a cached descriptor.
+// this or another process (another worker) is never served from a cached
+// descriptor.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import http2 from 'node:http2';
@@ -12,6 +13,7 @@ import net, { type AddressInfo } from 'node:net';
 import { expect, onTestFinished, test } from 'vitest';
 import { DiskTier, encodeHeader, FIXED_BYTES, SpoolState } from '../../src/cache/disk.js';
 import { keyMatcher } from '../../src/cache/cache.js';
+import { spawnProxy, writeConfigAtomic } from '../helpers/child-proxy.js';
 import { tempDir } from '../helpers/temp.js';
 import { startTestProxy, until, type TestProxy } from '../helpers/proxy.js';
 import { fetchOutcome } from '../helpers/raw-backend.js';
@@ -295,3 +297,53 @@ test('a disk object purged through the proxy, or purged or replaced by another p
   expect([r.headers['x-cache'], r.headers.etag, sha256(r.body)]).toEqual(['HIT', '"replaced"', sha256(replacement)]);
   expect(b.count(path)).toBe(3);
 }, 60_000);
+
+test('workers: 2 (the compiled proxy): after a purge through the admin listener, neither worker serves the object from its open-file cache', async () => {
+  const path = '/example.com/m/@v/v1.0.0.zip';
+  // Each backend answer is different: a body seen before the purge must not come back.
+  const b = await backend((_module, n) => zipBody(MiB, 500 + n));
+  const dir = await tempDir('gpr-diskhit-workers-');
+  const configPath = join(dir, 'config.json');
+  await writeConfigAtomic(configPath, {
+    listen: { http: '127.0.0.1:0', https: null, admin: '127.0.0.1:0' },
+    upstream: b.url,
+    rewrite: 'goproxy',
+    workers: 2,
+    cache: { dir: join(dir, 'cache'), ...SMALL_MEMORY },
+    log: { level: 'info' },
+  });
+  const proxy = spawnProxy({ configPath });
+  let ready = 0;
+  await proxy.waitFor((l) => l.msg === 'worker ready' && ++ready === 2);
+  const own = proxy.lines.filter((l) => l.msg === 'listening' && l.worker === undefined);
+  const address = (role: string) => `http://${String(own.find((l) => l.role === role)?.address)}`;
+  const url = address('http');
+
+  const round = async (n: number) => (await Promise.all(Array.from({ length: n }, () => fetchOutcome(url + path)))).map((r) => ({ cache: String(r.headers['x-cache']), sha: sha256(r.body), cut: r.cut }));
+  const first = await fetchOutcome(url + path);
+  expect(first.headers['x-cache']).toBe('MISS');
+  // Until both workers have served it from disk (each keeps it open).
+  const hitWorkers = () => new Set(proxy.lines.filter((l) => l.msg === 'request' && l.cache === 'HIT').map((l) => l.worker));
+  // (The other worker's first request may still tail the fill: a MISS with the same bytes.)
+  for (let i = 0; i < 20 && hitWorkers().size < 2; i++) for (const r of await round(8)) expect([r.sha, r.cut]).toEqual([sha256(first.body), false]);
+  expect(hitWorkers().size).toBe(2);
+  expect(b.count(path)).toBe(1);
+
+  const purged = await new Promise<string>((resolve, reject) => {
+    http
+      .request(`${address('admin')}/cache/purge?module=example.com/m`, { method: 'POST' }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve(Buffer.concat(chunks).toString()));
+      })
+      .on('error', reject)
+      .end();
+  });
+  expect(purged).toContain('zip example.com/m v1.0.0');
+  const after = await round(24);
+  expect(after.filter((r) => r.sha === sha256(first.body))).toEqual([]);
+  expect(after.every((r) => !r.cut)).toBe(true);
+  expect(b.count(path)).toBe(2);
+  proxy.signal('SIGTERM');
+  await proxy.exited;
+}, 90_000);
