@@ -4,7 +4,7 @@
  * shares an event loop with autocannon (the proxy has its own loader-free
  * entry, bench/serve-proxy.mjs):
  *   node --import tsx bench/serve.ts backend               the fixture backend + bench modules
- *   node --import tsx bench/serve.ts minimal <spec.json>   node:http answering fixed bytes
+ *   node --import tsx bench/serve.ts minimal <spec.json>   node:http (or node:https) answering fixed bytes
  * Each listens on 127.0.0.1 port 0 and reports its URLs over the IPC channel
  * (`{ ready: {...} }`); `{ cmd: 'memory' }` answers process.memoryUsage()
  * after a GC when run with --expose-gc. Exits when the parent goes away.
@@ -12,6 +12,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { fixtureModules } from '../test/helpers/fixture-modules.js';
 import { startFixtureBackend } from '../test/helpers/fixture-backend.js';
@@ -24,6 +25,8 @@ export interface MinimalSpec {
   headers: Record<string, string>;
   /** File holding the body bytes. */
   bodyFile: string;
+  /** Serve HTTPS with this PEM certificate and key (files), instead of plain HTTP. */
+  tls?: { cert: string; key: string };
 }
 
 /** The IPC messages a child (this one or serve-proxy.mjs) sends. */
@@ -57,13 +60,17 @@ async function serveMinimal(specPath: string): Promise<void> {
   const spec = JSON.parse(await readFile(specPath, 'utf8')) as MinimalSpec;
   const body = await readFile(spec.bodyFile);
   // Same server options as the proxy's listeners (src/server.ts).
-  const server = http.createServer({ maxHeaderSize: 16 * 1024, keepAliveTimeout: 60_000, requestTimeout: 60_000 }, (_req, res) => {
+  const options = { maxHeaderSize: 16 * 1024, keepAliveTimeout: 60_000, requestTimeout: 60_000 };
+  const answer = (_req: http.IncomingMessage, res: http.ServerResponse) => {
     res.writeHead(spec.status, spec.headers);
     res.end(body);
-  });
+  };
+  const server = spec.tls
+    ? https.createServer({ ...options, cert: await readFile(spec.tls.cert), key: await readFile(spec.tls.key), minVersion: 'TLSv1.2' }, answer)
+    : http.createServer(options, answer);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  send({ ready: { url: `http://127.0.0.1:${port}` } });
+  send({ ready: { url: `${spec.tls ? 'https' : 'http'}://127.0.0.1:${port}` } });
 }
 
 process.on('disconnect', () => process.exit(1));

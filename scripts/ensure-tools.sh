@@ -18,6 +18,8 @@ declare -A tools=(
   [python3]=python3
   [sysctl]=procps
   [setpriv]=util-linux
+  # test/integration/workers-rollback.test.ts: leaves one worker no file descriptor
+  [prlimit]=util-linux
   # test/system/: Debian 12 booted with systemd-nspawn on a debootstrap root
   [systemd-nspawn]=systemd-container
   [debootstrap]=debootstrap

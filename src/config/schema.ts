@@ -248,6 +248,8 @@ export const configSchema = z.strictObject({
       debounceMs: posInt().default(200),
       /** Fallback check of the file's content every this many ms (inotify can miss symlink swaps). */
       pollMs: posInt().default(2_000),
+      /** With workers > 1: how long the supervisor waits for each worker to apply a reload; one that has not answered by then fails it. */
+      workerTimeoutMs: posInt().default(30_000),
     })
     .prefault({}),
   /** Processes serving the proxy listeners: 1 (one process, no fork), N, or "auto" (one per core). */

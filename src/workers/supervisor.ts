@@ -5,7 +5,8 @@
  * bound here without accepting), the admin listener, sd_notify, signals and
  * the watchdog. It forks the workers (workers/worker.ts), hands each the
  * proxy sockets as inherited fds, fans a reload out to all of them (one
- * RELOADING=1/READY=1 for the set, rolled back and failed if any rejects),
+ * RELOADING=1/READY=1 for the set; failed, and the workers that took it
+ * sent the old config back, if any worker rejects it, dies or is late),
  * drains them on SIGTERM, restarts a dead one with backoff, and answers
  * /metrics with every worker's registry aggregated in one scrape. It owns
  * the config watch (`reload.watch`: a change runs the same fan-out reload as
@@ -46,8 +47,6 @@ const WORKER_JS = fileURLToPath(new URL('./worker.js', import.meta.url));
 
 /** How long every worker gets to start and report ready, in ms. */
 export const WORKER_START_TIMEOUT_MS = 60_000;
-/** How long a worker gets to apply a reload, in ms. */
-export const WORKER_RELOAD_TIMEOUT_MS = 30_000;
 /** How long a worker gets to answer a metrics request, in ms (a scrape leaves out a worker that is late). */
 export const WORKER_METRICS_TIMEOUT_MS = 5_000;
 /** How long a worker gets to answer a /cache route (a purge of a large disk tier takes a while), in ms. */
@@ -193,7 +192,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
 
   // --- IPC requests with an id and a timeout ---
   let nextId = 0;
-  const pending = new Map<number, { resolve: (m: FromWorker) => void; timer: NodeJS.Timeout }>();
+  const pending = new Map<number, { resolve: (m: FromWorker) => void; reject: (err: Error) => void; timer: NodeJS.Timeout; child: ChildProcess }>();
   function request(slot: Slot, message: ToWorker & { id: number }, timeoutMs: number): Promise<FromWorker> {
     const child = slot.child;
     return new Promise((resolve, reject) => {
@@ -202,7 +201,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
         pending.delete(message.id);
         reject(new Error(`worker ${slot.index} (pid ${child.pid}) did not answer ${message.t} within ${timeoutMs} ms`));
       }, timeoutMs);
-      pending.set(message.id, { resolve, timer });
+      pending.set(message.id, { resolve, reject, timer, child });
       child.send(message, (err) => {
         if (!err) return;
         clearTimeout(timer);
@@ -210,6 +209,15 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
         reject(err);
       });
     });
+  }
+  /** A worker that exited answers nothing: its open requests fail now, not after their timeout (a reload would wait 30 s for a dead worker). */
+  function abandon(slot: Slot, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    for (const [id, p] of pending) {
+      if (p.child !== child) continue;
+      pending.delete(id);
+      clearTimeout(p.timer);
+      p.reject(new Error(`worker ${slot.index} (pid ${child.pid}) exited (${signal ?? code}) before it answered`));
+    }
   }
   function answered(message: FromWorker): void {
     if (!('id' in message)) return;
@@ -242,12 +250,13 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
           log.info({ worker: slot.index, workerPid: child.pid }, 'worker ready');
           resolve();
           // A reload finished while this one was starting with the config before it.
-          if (slot.config !== config) void reloadSlot(slot, config);
+          if (slot.config !== config) catchUp(slot);
         } else if (message.t === 'failed') {
           reject(gprError('GPR_ERR_WORKER', [slot.index, child.pid ?? 0, `${message.code ? `${message.code}: ` : ''}${message.message}`]));
         } else answered(message);
       });
       child.once('exit', (code, signal) => {
+        abandon(slot, child, code, signal);
         reject(gprError('GPR_ERR_WORKER', [slot.index, child.pid ?? 0, `exited (${signal ?? code}) before it was ready`]));
         onExit(slot, child, code, signal);
       });
@@ -431,35 +440,83 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   }
 
   async function reloadSlot(slot: Slot, next: Config): Promise<FromWorker> {
-    const answer = await request(slot, { t: 'reload', id: ++nextId, config: next }, WORKER_RELOAD_TIMEOUT_MS);
-    if (answer.t === 'reloaded' && answer.ok) slot.config = next;
+    const child = slot.child;
+    // How long a worker gets to apply a reload: the setting of the config the set serves.
+    const answer = await request(slot, { t: 'reload', id: ++nextId, config: next }, config.reload.workerTimeoutMs);
+    if (answer.t === 'reloaded' && answer.ok && slot.child === child) slot.config = next;
     return answer;
+  }
+
+  /**
+   * A worker that serves a config other than the set's (it was forked while a
+   * reload ran) is sent the set's config; one that cannot apply it is
+   * restarted, and starts with it.
+   */
+  function catchUp(slot: Slot): void {
+    const child = slot.child;
+    const target = config;
+    reloadSlot(slot, target)
+      .then((a) => {
+        if (a.t === 'reloaded' && a.ok) return;
+        throw new Error(a.t === 'reloaded' && !a.ok ? `${a.code ? `${a.code}: ` : ''}${a.message}` : `answered ${a.t}`);
+      })
+      .catch((err: Error) => {
+        if (slot.child !== child || !child?.connected || draining) return;
+        log.error({ worker: slot.index, workerPid: child.pid, err: errorFields(err) }, 'worker did not take the current config: restarting it');
+        child.kill('SIGTERM');
+      });
   }
 
   async function reloadOnce(): Promise<ReloadResult> {
     void notifier.reloading();
     try {
       const next = opts.configPath ? await loadConfig(opts.configPath, env) : config;
+      // As at the start: the CA a new tls.dir needs is created here, once (workers creating it at
+      // the same moment race: one can read the certificate before the key is written, and reject),
+      // and certificate material every worker would reject fails the reload before any worker sees it.
+      if (targets.some((t) => t.role === 'https')) await loadTlsMaterial(next.tls, log);
       const targetsNow = live();
       const answers = await Promise.all(
-        targetsNow.map((slot) =>
-          reloadSlot(slot, next).then(
-            (a) => ({ slot, ok: a.t === 'reloaded' && a.ok, why: a.t === 'reloaded' && !a.ok ? `${a.code ? `${a.code}: ` : ''}${a.message}` : '' }),
-            (err: Error) => ({ slot, ok: false, why: err.message }),
-          ),
-        ),
+        targetsNow.map((slot) => {
+          const child = slot.child;
+          return reloadSlot(slot, next).then(
+            (a) => ({ slot, child, ok: a.t === 'reloaded' && a.ok, rejectedByWorker: a.t === 'reloaded' && !a.ok, why: a.t === 'reloaded' && !a.ok ? `${a.code ? `${a.code}: ` : ''}${a.message}` : '' }),
+            (err: Error) => ({ slot, child, ok: false, rejectedByWorker: false, why: err.message }),
+          );
+        }),
       );
       const rejected = answers.filter((a) => !a.ok);
       if (rejected.length) {
         // All or nothing: the workers that took the new config go back to the one the set serves.
-        await Promise.all(answers.filter((a) => a.ok).map((a) => reloadSlot(a.slot, config).catch(() => undefined)));
+        const back = await Promise.all(
+          answers.filter((a) => a.ok).map((a) =>
+            reloadSlot(a.slot, config).then(
+              (b) => b.t === 'reloaded' && b.ok,
+              () => false,
+            ),
+          ),
+        );
+        // One that took the new config and cannot take the old one back is restarted: it starts with the old one.
+        answers.filter((a) => a.ok).forEach((a, i) => {
+          if (back[i] || !a.slot.child?.connected) return;
+          log.error({ worker: a.slot.index, workerPid: a.slot.child.pid }, 'worker did not take the previous config back: restarting it');
+          a.slot.child.kill('SIGTERM');
+        });
+        // One that did not answer in time may still apply the new config later: the old one is queued behind it
+        // (a worker applies reloads in order), without waiting for a worker that is not answering.
+        for (const a of answers) {
+          if (a.ok || a.rejectedByWorker || !a.slot.child?.connected || a.slot.child !== a.child) continue;
+          catchUp(a.slot);
+        }
         const first = rejected[0];
-        throw gprError('GPR_ERR_WORKER', [first?.slot.index ?? -1, first?.slot.child?.pid ?? 0, `rejected the reload: ${first?.why ?? ''}`]);
+        throw gprError('GPR_ERR_WORKER', [first?.slot.index ?? -1, first?.child?.pid ?? 0, `${first?.rejectedByWorker ? 'rejected the reload' : 'did not apply the reload'}: ${first?.why ?? ''}`]);
       }
       if (JSON.stringify(next.listen) !== JSON.stringify(config.listen)) log.warn({ listen: next.listen }, 'listen addresses changed: they take effect on restart');
       if (next.workers !== config.workers) log.warn({ workers: next.workers }, 'workers changed: it takes effect on restart');
       config = next;
       generation += 1;
+      // A worker forked while this reload ran (a restart) started with the config before it.
+      for (const slot of slots) if (slot.ready && slot.child?.connected && slot.config !== config) catchUp(slot);
       log.level = next.log.level;
       reloads.inc({ result: 'ok' });
       lastReload = `ok (generation ${generation})`;

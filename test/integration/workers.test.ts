@@ -3,7 +3,8 @@
 // socket the supervisor holds, one /metrics scrape sums them, a reload is
 // all-or-nothing for the set, a worker killed with SIGKILL is restarted and
 // serves, SIGTERM under load drains both with zero failed requests and exit
-// 0, and systemd-socket-activate's fds reach the workers. And what the
+// 0, and systemd-socket-activate's fds reach the workers. (A reload that
+// only some workers reject: workers-rollback.test.ts.) And what the
 // supervisor does for the set: it alone watches the config file
 // (reload.watch), fans `cache purge`/ls/stats out to every worker, and
 // answers /readyz from the workers' upstream health; a POST /reload during
@@ -149,7 +150,7 @@ test('two workers accept on one socket; one /metrics scrape sums both', async ()
   expect(await s.proxy.exited).toEqual({ code: 0, signal: null });
 });
 
-test('SIGHUP: a config one worker rejects fails for the set; a good one applies to both', async () => {
+test('SIGHUP: a config the supervisor rejects reaches no worker; a good one applies to both', async () => {
   const backend = await backendStarted();
   const other = await backendStarted();
   const dir = await tempDir();
@@ -165,13 +166,15 @@ test('SIGHUP: a config one worker rejects fails for the set; a good one applies 
   expect(failed.msg).toBe('config reload failed');
   expect(failed.worker).toBeUndefined();
 
-  // Valid for the schema, but the workers cannot load the CA it names: every worker rejects, the set keeps the old config.
+  // Valid for the schema, but it names a CA that cannot be loaded: the supervisor loads the TLS material
+  // before any worker sees the config (as at the start), so it fails there and no worker reloads.
   await writeConfigAtomic(s.configPath, { ...config, upstream: other.url, tls: { dir: join(dir, 'certs'), ca: { cert: join(dir, 'missing.pem'), key: join(dir, 'missing-key.pem') } } });
   from = s.proxy.lines.length;
   s.proxy.signal('SIGHUP');
   const rejected = await s.proxy.waitFor((l) => (l.msg === 'config reload failed' || l.msg === 'config reloaded') && l.worker === undefined, { from });
   expect(rejected.msg).toBe('config reload failed');
-  expect((rejected.err as { code: string }).code).toBe('GPR_ERR_WORKER');
+  expect((rejected.err as { code: string }).code).toBe('GPR_ERR_CA_MISSING');
+  expect(s.proxy.lines.slice(from).filter((l) => l.worker !== undefined && l.msg.startsWith('config reload'))).toEqual([]);
   for (const a of await many(s.http, INFO, 40)) expect(a.status).toBe(200);
   expect(other.requests).toHaveLength(0);
 
