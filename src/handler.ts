@@ -195,6 +195,12 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     fields.upstreamMs = round(answer.upstreamMs);
     if (answer.err) fields.err = answer.err.code;
     const body = answer.body;
+    // A pooled disk buffer is reused only once the socket let go of it.
+    const sent = answer.sent;
+    if (sent) {
+      if (res.destroyed) sent(false);
+      else res.once('close', () => sent(res.writableFinished));
+    }
     const discard = () => {
       if (!Buffer.isBuffer(body)) body.destroy();
     };

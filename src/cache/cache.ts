@@ -15,11 +15,12 @@
  *   cache.purge(module, version?)     memory + disk; returns what was removed
  *   cache.list(module?) / cache.stats()
  */
+import { read, readSync } from 'node:fs';
 import type { OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { GprError } from '../errors.js';
 import type { ProxyRequest } from '../goproxy/path.js';
-import { completeProgress, DiskTier, FileBodyReader, tailSpool, type IndexReport, type ObjectHead } from './disk.js';
+import { completeProgress, DiskTier, FileBodyReader, tailSpool, type IndexReport, type ObjectHead, type ObjectLease } from './disk.js';
 import { Fill, SMALL_OBJECT_BYTES, type BodySource, type FillHead } from './fill.js';
 import { isImmutable } from './http.js';
 import { CacheStore, type CachedObject, type Lookup } from './store.js';
@@ -43,7 +44,26 @@ export interface Answer {
   err?: GprError;
   /** For a streamed body without Content-Length: its length once complete (rejects if it breaks off). */
   length?: Promise<number>;
+  /**
+   * Called once when the response is over: `finished` true when the whole
+   * body left through the socket (a Buffer body may then be reused), false
+   * when it was cut or never written. Set on disk HITs read into a pooled buffer.
+   */
+  sent?: (finished: boolean) => void;
 }
+
+/**
+ * Disk HITs of bodies up to this size are read with one positional read into
+ * one buffer and written with one write, as a memory HIT; larger ones stream
+ * (FileBodyReader: backpressure, 256 KiB at a time).
+ */
+export const WHOLE_READ_BYTES = 2 * 1024 * 1024;
+/** Most bytes of whole-read disk bodies in flight at once (the rest stream): the memory bound of disk HITs. */
+export const WHOLE_READ_BUDGET_BYTES = 32 * 1024 * 1024;
+/** Buffers of WHOLE_READ_BYTES kept for reuse: a fresh 1 MiB buffer costs page faults and GC. */
+const WHOLE_READ_POOL = 8;
+/** Bodies smaller than this get a fresh buffer, not a pooled one. */
+const POOLED_MIN_BYTES = 64 * 1024;
 
 /** What a miss needs from the caller. */
 export interface MissContext {
@@ -96,6 +116,8 @@ export class Cache {
    * is bounded by the requests waiting on it (limits.maxConnections).
    */
   readonly #slots: { max: number; running: number; queue: Array<() => void> };
+  /** Whole-read disk bodies in flight (bytes) and the buffers free for reuse. */
+  readonly #whole: { bytes: number; pool: Buffer[] } = { bytes: 0, pool: [] };
 
   constructor(opts: CacheOptions) {
     this.memory = opts.memory;
@@ -222,12 +244,12 @@ export class Cache {
 
   async #fromDisk(key: string): Promise<Answer | undefined> {
     const disk = this.disk as DiskTier;
-    const obj = await disk.open(key);
+    const obj = await disk.acquire(key);
     if (!obj) return undefined;
-    // Small objects move up to the memory tier; large ones stream from the file (the page cache).
+    // Small objects move up to the memory tier.
     if (obj.bodyLength <= Math.min(this.memory.maxEntryBytes, SMALL_OBJECT_BYTES) && obj.head.status === 200) {
       const body = Buffer.alloc(obj.bodyLength);
-      const { bytesRead } = await obj.file.read(body, 0, obj.bodyLength, obj.bodyOffset).finally(() => obj.file.close());
+      const bytesRead = await readBody(obj, body).finally(() => obj.release());
       if (bytesRead !== obj.bodyLength) return undefined;
       const object: CachedObject = {
         status: obj.head.status,
@@ -242,7 +264,30 @@ export class Cache {
       this.memory.set(key, object);
       return Cache.fromObject(object, 'HIT');
     }
-    const reader = new FileBodyReader(obj.file, obj.bodyOffset, completeProgress(obj.bodyLength), () => void obj.file.close().catch(() => {}));
+    // Up to WHOLE_READ_BYTES (within the budget): one read, one buffer, one write.
+    const whole = this.#whole;
+    if (obj.bodyLength <= WHOLE_READ_BYTES && whole.bytes + obj.bodyLength <= WHOLE_READ_BUDGET_BYTES) {
+      const pooled = obj.bodyLength >= POOLED_MIN_BYTES;
+      const buf = pooled ? (whole.pool.pop() ?? Buffer.allocUnsafeSlow(WHOLE_READ_BYTES)) : Buffer.allocUnsafe(obj.bodyLength);
+      whole.bytes += obj.bodyLength;
+      let done = false;
+      const sent = (finished: boolean): void => {
+        if (done) return;
+        done = true;
+        whole.bytes -= obj.bodyLength;
+        if (pooled && finished && whole.pool.length < WHOLE_READ_POOL) whole.pool.push(buf);
+      };
+      const bytesRead = await readBody(obj, buf).catch(() => -1).finally(() => obj.release());
+      if (bytesRead !== obj.bodyLength) {
+        sent(false);
+        return undefined;
+      }
+      const answer = fromHead(obj.head, 'HIT', buf.subarray(0, obj.bodyLength));
+      answer.headers['content-length'] = obj.bodyLength;
+      answer.sent = sent;
+      return answer;
+    }
+    const reader = new FileBodyReader(obj.file, obj.bodyOffset, completeProgress(obj.bodyLength), () => obj.release());
     const answer = fromHead(obj.head, 'HIT', reader);
     answer.headers['content-length'] = obj.bodyLength;
     return answer;
@@ -378,7 +423,25 @@ function objectHeaders(object: CachedObject): OutgoingHttpHeaders {
   return headers;
 }
 
-function fromHead(head: ObjectHead, cache: CacheStatus, body: Readable): Answer {
+/**
+ * Reads a leased object's body into `buf` with one positional read. A hot
+ * object (from the open-file cache: read recently, its pages most likely in
+ * the page cache) is read synchronously: that copy cost less CPU per request
+ * than a thread-pool round trip (README "The disk tier"). An object just
+ * opened goes through the thread pool, so a cold read from the device does
+ * not stop the event loop. The lease keeps the descriptor open meanwhile.
+ */
+function readBody(obj: ObjectLease, buf: Buffer): Promise<number> {
+  const fd = obj.file.fd;
+  if (!obj.hot) return new Promise((resolve, reject) => read(fd, buf, 0, obj.bodyLength, obj.bodyOffset, (err, n) => (err ? reject(err) : resolve(n))));
+  try {
+    return Promise.resolve(readSync(fd, buf, 0, obj.bodyLength, obj.bodyOffset));
+  } catch (err) {
+    return Promise.reject(err as Error);
+  }
+}
+
+function fromHead(head: ObjectHead, cache: CacheStatus, body: Buffer | Readable): Answer {
   const headers: OutgoingHttpHeaders = { 'content-type': head.contentType, 'cache-control': head.cacheControl };
   if (head.etag) headers.etag = head.etag;
   if (head.lastModified) headers['last-modified'] = head.lastModified;

@@ -42,7 +42,7 @@
  * spool. Spools are never synced: a crash discards them.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readdirSync, readSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readdirSync, readSync, statSync, type Stats } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -92,6 +92,48 @@ export interface DiskObject {
   bodyLength: number;
 }
 
+/**
+ * A committed object held open by the tier's open-file cache (nginx's
+ * open_file_cache): read it (positional reads on `file`), then `release()`
+ * exactly once. The descriptor is closed when the cache dropped the object
+ * and its last lease is released, never under a read in flight.
+ */
+export interface ObjectLease extends DiskObject {
+  /** Served from the open-file cache: read recently, so most likely in the page cache. */
+  readonly hot: boolean;
+  release(): void;
+}
+
+/** Bounds of the open-file cache (see {@link DiskTier.acquire}). */
+export interface OpenFilesOptions {
+  /** Most committed objects kept open (default 128). */
+  maxEntries: number;
+  /** Most object bytes (file sizes) kept open; a larger object is opened per request (default 256 MiB). */
+  maxBytes: number;
+}
+
+/** Defaults of {@link OpenFilesOptions}. */
+export const OPEN_FILES_DEFAULTS: OpenFilesOptions = { maxEntries: 128, maxBytes: 256 * 1024 * 1024 };
+/**
+ * How often the open-file cache checks its objects' names still lead to
+ * their inodes (another process's purge or eviction), in ms: an unlinked
+ * file held open keeps its blocks until it is closed.
+ */
+export const OPEN_FILES_SWEEP_MS = 10_000;
+
+/** One open-file cache entry. */
+interface OpenObject {
+  readonly hash: string;
+  readonly path: string;
+  readonly object: DiskObject;
+  readonly ino: number;
+  readonly dev: number;
+  /** File size, header included. */
+  readonly fileBytes: number;
+  refs: number;
+  dropped: boolean;
+}
+
 /** One indexed object. */
 export interface IndexEntry {
   key: string;
@@ -125,6 +167,8 @@ export interface DiskTierOptions {
   maxBytes: number;
   /** Clock in ms. */
   now?: () => number;
+  /** Bounds of the open-file cache (default {@link OPEN_FILES_DEFAULTS}). */
+  openFiles?: Partial<OpenFilesOptions>;
 }
 
 export interface IndexReport {
@@ -252,6 +296,13 @@ export class DiskTier {
   readonly #index = new Map<string, IndexEntry>();
   #bytes = 0;
   readonly #heartbeats = new Map<string, NodeJS.Timeout>();
+  /** The open-file cache: committed objects kept open, least recently used first. */
+  readonly #open = new Map<string, OpenObject>();
+  /** Key -> hash of the objects in #open. */
+  readonly #openKeys = new Map<string, string>();
+  #openBytes = 0;
+  readonly #openLimits: OpenFilesOptions;
+  #sweep: NodeJS.Timeout | undefined;
   /** Resolves when the startup index is complete. */
   indexed: Promise<IndexReport> = Promise.resolve({ objects: 0, bytes: 0, removedInvalid: 0, removedTemp: 0, durationMs: 0 });
 
@@ -260,6 +311,7 @@ export class DiskTier {
     this.root = join(opts.dir, `v${FORMAT_VERSION}`);
     this.#maxBytes = opts.maxBytes;
     this.#now = opts.now ?? Date.now;
+    this.#openLimits = { ...OPEN_FILES_DEFAULTS, ...opts.openFiles };
   }
 
   dataPath(hash: string): string {
@@ -298,7 +350,10 @@ export class DiskTier {
 
   /** Opens the committed object for `key`, or undefined. A file that fails its checks is deleted. */
   async open(key: string): Promise<DiskObject | undefined> {
-    const hash = keyHash(key);
+    return (await this.#openChecked(key, keyHash(key)))?.object;
+  }
+
+  async #openChecked(key: string, hash: string): Promise<{ object: DiskObject; stat: Stats } | undefined> {
     const path = this.dataPath(hash);
     let file: FileHandle;
     try {
@@ -309,14 +364,102 @@ export class DiskTier {
     }
     const [header, stat] = await Promise.all([readHeader(file), file.stat()]).catch(() => ['unreadable', undefined] as const);
     const problem = typeof header === 'string' ? header : checkCommitted(header.fixed, header.head, key, stat);
-    if (problem || typeof header === 'string') {
+    if (problem || typeof header === 'string' || !stat) {
       await file.close();
       await unlinkQuiet(path);
       this.#forget(hash);
       return undefined;
     }
-    this.#touch(hash, key, stat?.size ?? 0);
-    return { head: header.head, file, bodyOffset: FIXED_BYTES + header.fixed.headLength, bodyLength: header.fixed.bodyLength };
+    this.#touch(hash, key, stat.size);
+    return { object: { head: header.head, file, bodyOffset: FIXED_BYTES + header.fixed.headLength, bodyLength: header.fixed.bodyLength }, stat };
+  }
+
+  /**
+   * The committed object for `key` through the open-file cache, or
+   * undefined. A committed file never changes (a new commit is a new inode
+   * renamed over the name), so its descriptor and parsed header are kept:
+   * a hit costs one stat(2) of the name, which proves the name still leads
+   * to the same inode. A purge, eviction or replacement by any process is
+   * seen at the next request (the name is gone or leads elsewhere) and the
+   * cached descriptor is dropped: a purged object is never served.
+   */
+  async acquire(key: string): Promise<ObjectLease | undefined> {
+    // The open object's own hash: no SHA-256 of the key per hit.
+    const hash = this.#openKeys.get(key) ?? keyHash(key);
+    const cached = this.#open.get(hash);
+    if (cached) {
+      const now = statQuiet(cached.path);
+      if (now && now.ino === cached.ino && now.dev === cached.dev) {
+        this.#open.delete(hash);
+        this.#open.set(hash, cached);
+        this.#touch(hash, key, cached.fileBytes);
+        return this.#lease(cached, true);
+      }
+      this.#dropOpen(hash);
+      if (!now) {
+        this.#forget(hash);
+        return undefined;
+      }
+    }
+    const opened = await this.#openChecked(key, hash);
+    if (!opened) return undefined;
+    const entry: OpenObject = { hash, path: this.dataPath(hash), object: opened.object, ino: opened.stat.ino, dev: opened.stat.dev, fileBytes: opened.stat.size, refs: 0, dropped: false };
+    if (entry.fileBytes > this.#openLimits.maxBytes || this.#openLimits.maxEntries < 1) {
+      entry.dropped = true; // too large to keep open: this lease closes it
+      return this.#lease(entry, false);
+    }
+    // Two misses of one object raced: keep the newer descriptor.
+    if (this.#open.has(hash)) this.#dropOpen(hash);
+    this.#open.set(hash, entry);
+    this.#openKeys.set(key, hash);
+    this.#openBytes += entry.fileBytes;
+    for (const [h] of this.#open) {
+      if (this.#open.size <= this.#openLimits.maxEntries && this.#openBytes <= this.#openLimits.maxBytes) break;
+      this.#dropOpen(h);
+    }
+    this.#sweep ??= setInterval(() => this.#sweepOpen(), OPEN_FILES_SWEEP_MS).unref();
+    return this.#lease(entry, false);
+  }
+
+  /** Objects the open-file cache holds open now, and their file bytes. */
+  get openFiles(): { entries: number; bytes: number } {
+    return { entries: this.#open.size, bytes: this.#openBytes };
+  }
+
+  #lease(entry: OpenObject, hot: boolean): ObjectLease {
+    entry.refs++;
+    let released = false;
+    return {
+      ...entry.object,
+      hot,
+      release: () => {
+        if (released) return;
+        released = true;
+        if (--entry.refs === 0 && entry.dropped) void entry.object.file.close().catch(() => {});
+      },
+    };
+  }
+
+  /** Takes `hash` out of the open-file cache; its descriptor closes with its last lease. */
+  #dropOpen(hash: string): void {
+    const entry = this.#open.get(hash);
+    if (!entry) return;
+    this.#open.delete(hash);
+    this.#openKeys.delete(entry.object.head.key);
+    this.#openBytes -= entry.fileBytes;
+    entry.dropped = true;
+    if (entry.refs === 0) void entry.object.file.close().catch(() => {});
+  }
+
+  /** Drops the open objects whose name no longer leads to their inode (another process removed or replaced them). */
+  #sweepOpen(): void {
+    for (const [hash, entry] of this.#open) {
+      const now = statQuiet(entry.path);
+      if (!now || now.ino !== entry.ino || now.dev !== entry.dev) {
+        this.#dropOpen(hash);
+        if (!now) this.#forget(hash);
+      }
+    }
   }
 
   /**
@@ -450,6 +593,8 @@ export class DiskTier {
   /** Deletes the committed objects whose key `match`es (a scan of the directory); returns them. */
   async purge(match: (key: string) => boolean): Promise<IndexEntry[]> {
     const removed: IndexEntry[] = [];
+    // Another process (a worker purging first) may have unlinked them already: forget them here too.
+    for (const [hash, entry] of this.#open) if (match(entry.object.head.key)) this.#forget(hash);
     for (const entry of await this.scan()) {
       if (!match(entry.key)) continue;
       const hash = keyHash(entry.key);
@@ -548,6 +693,7 @@ export class DiskTier {
   }
 
   #forget(hash: string): void {
+    this.#dropOpen(hash);
     const old = this.#index.get(hash);
     if (!old) return;
     this.#bytes -= old.bytes;
@@ -571,6 +717,18 @@ export class DiskTier {
   close(): void {
     for (const t of this.#heartbeats.values()) clearInterval(t);
     this.#heartbeats.clear();
+    clearInterval(this.#sweep);
+    this.#sweep = undefined;
+    for (const [hash] of this.#open) this.#dropOpen(hash);
+  }
+}
+
+/** stat(2) of a path, synchronously (a cached dentry: about a microsecond); undefined when it is gone or unreadable. */
+function statQuiet(path: string): Stats | undefined {
+  try {
+    return statSync(path, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
   }
 }
 

@@ -129,7 +129,11 @@ test('kill -9 of the filler mid-fill: its readers and those tailing it in anothe
   const [r1, r2] = await Promise.all([fetchOutcome(restarted.url + ZIP), fetchOutcome(other.url + ZIP)]);
   for (const r of [r1, r2]) expect([r.status, r.cut, r.body.length, sha256(r.body)]).toEqual([200, false, body.length, want]);
   expect(b.requests).toHaveLength(2);
+  // A reader in the other process ends when the spool's header says complete; the filler's
+  // fdatasync and rename (the commit) may still be under way then: wait for it, bounded.
+  for (let deadline = Date.now() + 10_000; (await committed(cacheDir)).length === 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
   expect(await committed(cacheDir)).toHaveLength(1);
+  for (let deadline = Date.now() + 10_000; (await filesIn(join(cacheDir, 'v1', 'fill'))).length > 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
   expect(await filesIn(join(cacheDir, 'v1', 'fill'))).toEqual([]);
   const hit = await fetchOutcome(restarted.url + ZIP);
   expect([hit.headers['x-cache'], sha256(hit.body)]).toEqual(['HIT', want]);
