@@ -1,4 +1,4 @@
-// Test helper: one GET over http or https with Node's client, body buffered,
+// Test helper: one GET (or HEAD) over http or https with Node's client, body buffered,
 // and the facts a lifecycle test classifies failures by: whether the request
 // went out on a reused keep-alive socket, and the error code. Must not: retry
 // (callers decide what a retry means) or follow redirects.
@@ -23,6 +23,8 @@ export interface GetError extends Error {
 
 /** Options of {@link get}. */
 export interface GetOptions {
+  /** Default `GET`. */
+  method?: 'GET' | 'HEAD';
   /** Default `false`: a new connection with `Connection: close`. */
   agent?: http.Agent | false;
   headers?: http.OutgoingHttpHeaders;
@@ -40,7 +42,7 @@ export function get(url: string, opts: GetOptions = {}): Promise<Got> {
   return new Promise((resolve, reject) => {
     let gotResponse = false;
     const tls = secure ? { ca: opts.ca, servername: opts.servername } : {};
-    const req = (secure ? https : http).request(url, { method: 'GET', agent: opts.agent ?? false, headers, ...tls }, (res) => {
+    const req = (secure ? https : http).request(url, { method: opts.method ?? 'GET', agent: opts.agent ?? false, headers, ...tls }, (res) => {
       gotResponse = true;
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));

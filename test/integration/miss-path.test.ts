@@ -5,36 +5,17 @@
 // head, bytes, ETag and counts as before; and the fill's one idle timer (not
 // one per chunk) still cuts a stalled body but not a slow, steady one.
 import { createHash } from 'node:crypto';
-import http from 'node:http';
 import net from 'node:net';
 import { expect, onTestFinished, test } from 'vitest';
 import { startFixtureBackend, type FixtureBackend } from '../helpers/fixture-backend.js';
 import { startTestProxy, until } from '../helpers/proxy.js';
+import { get } from '../helpers/http-get.js';
 import { fetchOutcome, rawBackend } from '../helpers/raw-backend.js';
 import { tempDir } from '../helpers/temp.js';
 import { openCache } from '../../src/cache/cache.js';
 import { cacheKey } from '../../src/cache/http.js';
 import { parseProxyPath } from '../../src/goproxy/path.js';
 import { createUpstream } from '../../src/upstream/forward.js';
-
-interface Got {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
-
-function get(url: string, opts: { method?: string; headers?: http.OutgoingHttpHeaders } = {}): Promise<Got> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 /** Sends `request` on a raw socket; resolves with the first chunk read and everything read until the close. */
 function rawFirstChunk(url: string, request: string): Promise<{ first: string; all: string }> {

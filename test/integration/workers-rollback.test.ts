@@ -23,11 +23,12 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { expect, onTestFinished, test } from 'vitest';
-import { cleanEnv, MAIN_JS, spawnProxy, tempDir, writeConfigAtomic, type ChildProxy, type LogLine } from '../helpers/child-proxy.js';
+import { cleanEnv, MAIN_JS, tempDir, writeConfigAtomic, type LogLine } from '../helpers/child-proxy.js';
 import { INTERNAL_PREFIX, startFixtureBackend, type FixtureBackend } from '../helpers/fixture-backend.js';
 import { get } from '../helpers/http-get.js';
 import { requireNotifyTools, startSink, type Sink } from '../helpers/notify-sink.js';
 import { startRequestLoop } from '../helpers/request-loop.js';
+import { sample, startWorkerSet, type WorkerSet } from '../helpers/worker-set.js';
 
 const WORKERS = 3;
 const INFO = '/example.com/lib/@v/v1.0.0.info';
@@ -52,39 +53,15 @@ function setConfig(upstream: FixtureBackend, dir: string): Record<string, unknow
   };
 }
 
-interface Started {
-  proxy: ChildProxy;
-  http: string;
-  admin: string;
-  configPath: string;
-  /** The current worker pid of each slot, from the supervisor's `worker ready` lines. */
-  workers(): Map<number, number>;
-}
-
-async function startSet(config: Record<string, unknown>, dir: string, sink: Sink): Promise<Started> {
-  const configPath = join(dir, 'config.json');
-  await writeConfigAtomic(configPath, config);
-  const proxy = spawnProxy({ configPath, env: cleanEnv({ NOTIFY_SOCKET: sink.path }) });
-  let ready = 0;
-  await proxy.waitFor((l) => l.msg === 'worker ready' && ++ready === WORKERS);
+/** The set on `config`, with `sink` as its NOTIFY_SOCKET; resolves after its READY=1. */
+async function startSet(config: Record<string, unknown>, dir: string, sink: Sink): Promise<WorkerSet> {
+  const s = await startWorkerSet(config, dir, WORKERS, cleanEnv({ NOTIFY_SOCKET: sink.path }));
   await sink.until('READY=1', (ms) => ms.some((m) => m.startsWith('READY=1')));
-  const own = proxy.lines.filter((l) => l.msg === 'listening' && l.worker === undefined);
-  const address = (role: string) => own.find((l) => l.role === role)?.address as string;
-  return {
-    proxy,
-    configPath,
-    http: `http://${address('http')}`,
-    admin: `http://${address('admin')}`,
-    workers() {
-      const pids = new Map<number, number>();
-      for (const l of proxy.lines) if (l.msg === 'worker ready') pids.set(l.worker as number, l.workerPid as number);
-      return pids;
-    },
-  };
+  return s;
 }
 
 /** The supervisor's outcome line of the next reload after line `from`. */
-function outcome(s: Started, from: number, timeoutMs?: number): Promise<LogLine> {
+function outcome(s: WorkerSet, from: number, timeoutMs?: number): Promise<LogLine> {
   return s.proxy.waitFor((l) => (l.msg === 'config reload failed' || l.msg === 'config reloaded') && l.worker === undefined, { from, ...(timeoutMs ? { timeoutMs } : {}) });
 }
 
@@ -105,7 +82,7 @@ let probes = 0;
  * `s` has answered at least `min` of them (at most `max` requests). Returns,
  * per worker pid, which upstream its probes reached ("A", "B", "none").
  */
-async function upstreamByWorker(s: Started, a: FixtureBackend, b: FixtureBackend, min = 3, max = 400): Promise<Map<number, Set<string>>> {
+async function upstreamByWorker(s: WorkerSet, a: FixtureBackend, b: FixtureBackend, min = 3, max = 400): Promise<Map<number, Set<string>>> {
   const pids = new Set(s.workers().values());
   const seen = new Map<number, Set<string>>();
   const count = new Map<number, number>();
@@ -133,7 +110,7 @@ async function upstreamByWorker(s: Started, a: FixtureBackend, b: FixtureBackend
   return seen;
 }
 
-function everyWorkerOn(s: Started, upstream: 'A' | 'B'): Map<number, Set<string>> {
+function everyWorkerOn(s: WorkerSet, upstream: 'A' | 'B'): Map<number, Set<string>> {
   return new Map([...s.workers().values()].map((pid) => [pid, new Set([upstream])]));
 }
 
@@ -174,23 +151,17 @@ function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: st
   );
 }
 
-/** Sum of a metric's samples whose line contains `labels`, in a Prometheus text scrape. */
-function sample(text: string, name: string, labels = ''): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (labels && !line.includes(labels)) continue;
-    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
-
 /** The `config reloaded` / `config reload failed` lines of worker slot `index` since line `from`. */
-function workerOutcomes(s: Started, index: number, from: number): string[] {
+function workerOutcomes(s: WorkerSet, index: number, from: number): string[] {
   return s.proxy.lines
     .slice(from)
     .filter((l) => l.worker === index && (l.msg === 'config reloaded' || l.msg === 'config reload failed'))
     .map((l) => l.msg);
+}
+
+/** Waits until each worker of `slots` has logged `count` outcome lines since `from` (a worker's lines may come after the supervisor's). */
+function outcomesLogged(s: WorkerSet, slots: number[], from: number, count: number): Promise<unknown> {
+  return s.proxy.waitFor(() => slots.every((i) => workerOutcomes(s, i, from).length >= count), { from, timeoutMs: 5_000 });
 }
 
 test('one worker of three rejects a reload (EMFILE): the set fails once, the two that applied it roll back, every worker serves the old config, no request fails; then a good config applies to all', async () => {
@@ -236,7 +207,9 @@ test('one worker of three rejects a reload (EMFILE): the set fails once, the two
     expect(failed.err).toMatchObject({ code: 'GPR_ERR_WORKER' });
     expect((failed.err as { message: string }).message).toMatch(new RegExp(`^worker ${victimSlot} \\(pid ${victim}\\) rejected the reload: .*EMFILE`));
     // The victim rejected it; the other two applied it and then took the old one back.
+    await outcomesLogged(s, [victimSlot], from, 1);
     expect(workerOutcomes(s, victimSlot, from)).toEqual(['config reload failed']);
+    await outcomesLogged(s, [0, 1], from, 2);
     for (const i of [0, 1]) expect(workerOutcomes(s, i, from)).toEqual(['config reloaded', 'config reloaded']);
     expect(s.proxy.logged('config reload failed').filter((l) => l.worker === undefined)).toHaveLength(via === 'SIGHUP' ? 1 : 2);
 
@@ -264,6 +237,7 @@ test('one worker of three rejects a reload (EMFILE): the set fails once, the two
   s.proxy.signal('SIGHUP');
   const ok = await outcome(s, from);
   expect(ok).toMatchObject({ msg: 'config reloaded', generation: 2, workers: WORKERS });
+  await outcomesLogged(s, [0, 1, 2], from, 1);
   for (const i of [0, 1, 2]) expect(workerOutcomes(s, i, from)).toEqual(['config reloaded']);
   const notified = await notifiedSince(sink, notifyFrom);
   expect(notified.map((m) => m.split('\n')[0])).toEqual(['RELOADING=1', 'READY=1']);
@@ -314,6 +288,7 @@ test('a worker killed (SIGKILL) while the supervisor waits for its reload answer
   expect(notified[1]).toContain('config generation 1; last reload: failed: GPR_ERR_WORKER');
 
   // The survivors applied it and took the old one back; the dead one is restarted, with the old config.
+  await outcomesLogged(s, [0, 2], from, 2);
   for (const i of [0, 2]) expect(workerOutcomes(s, i, from)).toEqual(['config reloaded', 'config reloaded']);
   const restarted = await s.proxy.waitFor((l) => l.msg === 'worker ready' && l.worker === victimSlot, { from });
   expect(restarted.workerPid).not.toBe(victim);
@@ -327,6 +302,7 @@ test('a worker killed (SIGKILL) while the supervisor waits for its reload answer
   const again = s.proxy.lines.length;
   s.proxy.signal('SIGHUP');
   expect(await outcome(s, again)).toMatchObject({ msg: 'config reloaded', generation: 2, workers: WORKERS });
+  await outcomesLogged(s, [0, 1, 2], again, 1);
   for (const i of [0, 1, 2]) expect(workerOutcomes(s, i, again)).toEqual(['config reloaded']);
   const before = a.requests.length;
   expect(await upstreamByWorker(s, a, b)).toEqual(everyWorkerOn(s, 'B'));
@@ -371,6 +347,7 @@ test('a worker that does not answer within reload.workerTimeoutMs (SIGSTOP): the
   );
   const notified = await notifiedSince(sink, notifyFrom);
   expect(notified.map((m) => m.split('\n')[0])).toEqual(['RELOADING=1', 'READY=1']);
+  await outcomesLogged(s, [1, 2], from, 2);
   for (const i of [1, 2]) expect(workerOutcomes(s, i, from)).toEqual(['config reloaded', 'config reloaded']);
 
   // It runs again: it finds the new config and, queued behind it, the old one; it ends on the old one.
@@ -465,6 +442,7 @@ test('a worker that took the new config and then cannot take the old one back is
   const failed = await outcome(s, from);
   expect(failed.msg).toBe('config reload failed');
   expect((failed.err as { message: string }).message).toContain(`worker 0 (pid ${late}) did not apply the reload`);
+  await outcomesLogged(s, [2], from, 2);
   expect(workerOutcomes(s, 2, from)).toEqual(['config reloaded', 'config reload failed']);
   expect(s.proxy.logged('worker did not take the previous config back: restarting it')).toMatchObject([{ worker: 2, workerPid: stuck }]);
   process.kill(late, 'SIGCONT');

@@ -24,6 +24,7 @@ import { get } from '../helpers/http-get.js';
 import { requireNotifyTools, startSink } from '../helpers/notify-sink.js';
 import { listeningSockets } from '../helpers/proc-sockets.js';
 import { startRequestLoop } from '../helpers/request-loop.js';
+import { sample, startWorkerSet, type WorkerSet } from '../helpers/worker-set.js';
 
 const SOCKET_ACTIVATE = '/usr/bin/systemd-socket-activate';
 const INFO = '/example.com/lib/@v/v1.0.0.info';
@@ -52,47 +53,6 @@ function baseConfig(backend: FixtureBackend, dir: string): Record<string, unknow
   };
 }
 
-interface Started {
-  proxy: ChildProxy;
-  http: string;
-  admin: string;
-  configPath: string;
-  /** Worker pid by slot, from the supervisor's `worker ready` lines. */
-  workers(): Map<number, number>;
-}
-
-async function startWorkers(config: Record<string, unknown>, dir: string, env?: Record<string, string>): Promise<Started> {
-  const configPath = join(dir, 'config.json');
-  await writeConfigAtomic(configPath, config);
-  const proxy = spawnProxy({ configPath, ...(env ? { env } : {}) });
-  let ready = 0;
-  await proxy.waitFor((l) => l.msg === 'worker ready' && ++ready === 2);
-  const own = proxy.lines.filter((l) => l.msg === 'listening' && l.worker === undefined);
-  const address = (role: string) => own.find((l) => l.role === role)?.address as string;
-  return {
-    proxy,
-    configPath,
-    http: `http://${address('http')}`,
-    admin: `http://${address('admin')}`,
-    workers() {
-      const pids = new Map<number, number>();
-      for (const l of proxy.lines) if (l.msg === 'worker ready') pids.set(l.worker as number, l.workerPid as number);
-      return pids;
-    },
-  };
-}
-
-/** Sum of a metric's samples (optionally those whose labels match `labels`) in a Prometheus text scrape. */
-function sample(text: string, name: string, labels = ''): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (labels && !line.includes(labels)) continue;
-    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
-
 /** `n` GETs of `path`, each on a new connection, `concurrency` at a time; returns each status and body. */
 async function many(url: string, path: string, n: number, concurrency = 8): Promise<Array<{ status: number; body: string }>> {
   const out: Array<{ status: number; body: string }> = [];
@@ -117,7 +77,7 @@ function accessLines(proxy: ChildProxy, from = 0): LogLine[] {
 test('two workers accept on one socket; one /metrics scrape sums both', async () => {
   const backend = await backendStarted();
   const dir = await tempDir();
-  const s = await startWorkers(baseConfig(backend, dir), dir);
+  const s = await startWorkerSet(baseConfig(backend, dir), dir, 2);
   const pids = s.workers();
   expect(pids.size).toBe(2);
   expect(new Set(pids.values()).size).toBe(2);
@@ -156,7 +116,7 @@ test('SIGHUP: a config the supervisor rejects reaches no worker; a good one appl
   const dir = await tempDir();
   // With an HTTPS listener, so each worker loads the CA a config names.
   const config = { ...baseConfig(backend, dir), listen: { http: '127.0.0.1:0', https: '127.0.0.1:0', admin: '127.0.0.1:0' } };
-  const s = await startWorkers(config, dir);
+  const s = await startWorkerSet(config, dir, 2);
 
   // Invalid JSON: the supervisor rejects it before any worker sees it.
   await writeConfigAtomic(s.configPath, '{ "upstream": ');
@@ -204,7 +164,7 @@ test('SIGHUP: a config the supervisor rejects reaches no worker; a good one appl
 test('a worker killed with SIGKILL is restarted and serves; the service never stops', async () => {
   const backend = await backendStarted();
   const dir = await tempDir();
-  const s = await startWorkers(baseConfig(backend, dir), dir);
+  const s = await startWorkerSet(baseConfig(backend, dir), dir, 2);
   const victim = s.workers().get(0)!;
   const from = s.proxy.lines.length;
   process.kill(victim, 'SIGKILL');
@@ -230,7 +190,7 @@ test('a worker killed with SIGKILL is restarted and serves; the service never st
 test('SIGTERM under load: both workers drain, zero failed requests, exit 0', async () => {
   const backend = await backendStarted();
   const dir = await tempDir();
-  const s = await startWorkers(baseConfig(backend, dir), dir);
+  const s = await startWorkerSet(baseConfig(backend, dir), dir, 2);
   const paths = [INFO, MOD];
   const bodies = new Map<string, string>();
   for (const p of paths) bodies.set(p, (await get(`${backend.url}${p}`)).body.toString());
@@ -296,7 +256,7 @@ test('socket activation: systemd-socket-activate passes the fd, the supervisor h
 test('two workers, one disk tier: 500 concurrent GETs of one cold zip make exactly 1 backend request, every body the same', async () => {
   const backend = await backendStarted();
   const dir = await tempDir();
-  const s = await startWorkers(baseConfig(backend, dir), dir);
+  const s = await startWorkerSet(baseConfig(backend, dir), dir, 2);
   // The backend holds its answer 500 ms: every request arrives while the one fill is under way, in both workers.
   backend.setDelayMs(500);
   const path = '/example.com/lib/@v/v1.1.0.zip';
@@ -333,7 +293,7 @@ test('sd_notify for the set: one READY=1 once both workers serve, watchdog pings
   const dir = await tempDir();
   const sink = await startSink();
   // Pings every 200 ms (WATCHDOG_USEC / 2); no WATCHDOG_PID, so they are the supervisor's.
-  const s = await startWorkers(baseConfig(backend, dir), dir, cleanEnv({ NOTIFY_SOCKET: sink.path, WATCHDOG_USEC: '400000' }));
+  const s = await startWorkerSet(baseConfig(backend, dir), dir, 2, cleanEnv({ NOTIFY_SOCKET: sink.path, WATCHDOG_USEC: '400000' }));
   const pings = () => sink.messages().filter((m) => m === 'WATCHDOG=1').length;
   const ready = await sink.until('READY=1', (ms) => ms.some((m) => m.startsWith('READY=1')));
   expect(ready.filter((m) => m.startsWith('READY=1'))).toHaveLength(1);
@@ -367,7 +327,7 @@ test('sd_notify for the set: one READY=1 once both workers serve, watchdog pings
 }, 60_000);
 
 /** GETs `path` on new connections until both worker pids have answered it (at most `max` requests); returns the access lines since `from`. */
-async function untilBothServed(s: Started, path: string, from: number, max = 200): Promise<LogLine[]> {
+async function untilBothServed(s: WorkerSet, path: string, from: number, max = 200): Promise<LogLine[]> {
   const pids = new Set(s.workers().values());
   const servedBy = () => new Set(accessLines(s.proxy, from).filter((l) => l.path === path).map((l) => l.pid));
   for (let i = 0; i < max && servedBy().size < pids.size; i++) {
@@ -382,7 +342,7 @@ test('reload.watch: the supervisor alone watches; a rewritten file reloads both 
   const backend = await backendStarted();
   const dir = await tempDir();
   const config = { ...baseConfig(backend, dir), reload: { watch: true, debounceMs: 100, pollMs: 60_000 } };
-  const s = await startWorkers(config, dir);
+  const s = await startWorkerSet(config, dir, 2);
   let probes = 0;
   /** `n` never-seen versions, each on a new connection: which worker answered and which backend path form it asked. */
   async function probe(n: number): Promise<Array<{ pid: number; form: string }>> {
@@ -432,7 +392,7 @@ test('cache purge (the built CLI) reaches every worker: the next request on each
   const backend = await backendStarted();
   const dir = await tempDir();
   // Memory tiers only: each worker holds its own copy, so a purge that missed one worker would leave a HIT there.
-  const s = await startWorkers({ ...baseConfig(backend, dir), cache: { dir: null } }, dir);
+  const s = await startWorkerSet({ ...baseConfig(backend, dir), cache: { dir: null } }, dir, 2);
   const backendPath = '/v1/modules/example.com/lib/versions/v1.0.0/info';
   const filled = await untilBothServed(s, INFO, 0);
   expect(backend.count(backendPath)).toBe(2);
@@ -472,7 +432,7 @@ test('/readyz aggregates the workers: 200 while one worker has an upstream, 503 
   const url = `http://127.0.0.1:${(refusing.address() as AddressInfo).port}`;
   const dir = await tempDir();
   const backend = await backendStarted();
-  const s = await startWorkers({ ...baseConfig(backend, dir), upstream: [{ url, health: { maxFailures: 1, cooldownMs: 60_000 } }] }, dir);
+  const s = await startWorkerSet({ ...baseConfig(backend, dir), upstream: [{ url, health: { maxFailures: 1, cooldownMs: 60_000 } }] }, dir, 2);
   expect((await get(`${s.admin}/readyz`)).status).toBe(200);
 
   // One failed request cools down one worker's entry: the other worker still has it.
