@@ -2,25 +2,19 @@
  * @module bench/go
  * `go-mod-download`: the real go command (`go mod download -json` of every
  * fixture module version) with a fresh module cache, through a server, timed
- * from spawn to exit. The environment is hermetic (fresh HOME, GOPATH,
- * GOMODCACHE, GOCACHE; GOSUMDB=off, GOFLAGS=-modcacherw; no GOPRIVATE & co)
- * as in test/helpers/go.ts, which this cannot import (it needs vitest).
+ * from spawn to exit, in the tests' hermetic environment
+ * (test/helpers/go-env.ts: fresh HOME, GOPATH and caches, GOSUMDB=off).
  * Must not: reach anything but the loopback GOPROXY it is given.
  */
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
-import { fixtureModules } from '../test/helpers/fixture-modules.js';
+import { allModuleVersions } from '../test/helpers/fixture-modules.js';
+import { goEnv } from '../test/helpers/go-env.js';
 
 export const GO_BIN = '/usr/bin/go';
 const GO_TIMEOUT_MS = 180_000;
-const DROPPED = ['GOPRIVATE', 'GONOPROXY', 'GONOSUMDB', 'GOINSECURE', 'GOWORK', 'GOENV', 'XDG_CONFIG_HOME', 'XDG_CACHE_HOME', 'SSL_CERT_DIR'];
-
-/** `path@version` of every fixture module version. */
-export function fixtureModuleVersions(): string[] {
-  return fixtureModules().flatMap((m) => m.versions.map((v) => `${m.path}@${v.version}`));
-}
 
 export interface GoRun {
   wallMs: number;
@@ -37,27 +31,13 @@ export interface GoRun {
 export async function goModDownload(goproxy: string, caFile?: string): Promise<GoRun> {
   const dir = await mkdtemp(join(os.tmpdir(), 'gpr-bench-go-'));
   try {
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    for (const name of DROPPED) delete env[name];
-    Object.assign(env, {
-      HOME: join(dir, 'home'),
-      GOPATH: join(dir, 'gopath'),
-      GOMODCACHE: join(dir, 'gopath', 'pkg', 'mod'),
-      GOCACHE: join(dir, 'gocache'),
-      GOENV: join(dir, 'home', 'go-env'),
-      GOPROXY: goproxy,
-      GOSUMDB: 'off',
-      GOFLAGS: '-modcacherw',
-      GOTOOLCHAIN: 'local',
-      GO111MODULE: 'on',
-      GOWORK: 'off',
-      CGO_ENABLED: '0',
-      ...(caFile ? { SSL_CERT_FILE: caFile } : {}),
-    });
-    await mkdir(join(dir, 'home'), { recursive: true });
+    const { env } = await goEnv({ goproxy, home: dir });
+    // The CA to trust is exactly SSL_CERT_FILE's.
+    delete env.SSL_CERT_DIR;
+    if (caFile) env.SSL_CERT_FILE = caFile;
     await mkdir(join(dir, 'work'), { recursive: true });
     await writeFile(join(dir, 'work', 'go.mod'), 'module tmp\n\ngo 1.19\n');
-    const wanted = fixtureModuleVersions();
+    const wanted = allModuleVersions;
     const started = performance.now();
     const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
       execFile(GO_BIN, ['mod', 'download', '-json', ...wanted], { cwd: join(dir, 'work'), env, timeout: GO_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' }, (err, out, errOut) => {

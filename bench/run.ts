@@ -26,7 +26,8 @@ import { createRequire } from 'node:module';
 import { runHandshakes } from './handshakes.js';
 import { nginxVersion, startNginx, type Nginx } from './nginx.js';
 import { configSchema } from '../src/config/schema.js';
-import { fixtureModuleVersions, goModDownload } from './go.js';
+import { allModuleVersions } from '../test/helpers/fixture-modules.js';
+import { goModDownload } from './go.js';
 import { cpuMs, proxyArgs, rssBytes, serveArgs, signal, startServe, stopAll, type Proc, type ServeChild } from './procs.js';
 import { renderChart } from './svg.js';
 import { runWrk } from './wrk.js';
@@ -790,7 +791,7 @@ function tables(results: ScenarioResult[], params: Params): string {
       out.push(markdown(['target', 'round', 'backend requests', '200s', 'errors', 'distinct sha256', 'sha256 = backend', 'wall ms'], s.bursts.map((b) => [b.target, String(b.round + 1), String(b.backendRequests), String(b.status200), String(b.errors), String(b.distinctSha256), String(b.sha256MatchesBackend), fmt(b.wallMs)])));
     }
     if (s.goRuns) {
-      out.push('', `${s.scenario}: go mod download of ${fixtureModuleVersions().length} module versions, fresh server per run (cold), then again with a new module cache (warm)`, '');
+      out.push('', `${s.scenario}: go mod download of ${allModuleVersions.length} module versions, fresh server per run (cold), then again with a new module cache (warm)`, '');
       const keys = [...new Set(s.goRuns.map((g) => `${g.target} ${g.transport}`))];
       out.push(
         markdown(

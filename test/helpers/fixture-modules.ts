@@ -244,3 +244,6 @@ func main() {
 `,
   );
 }
+
+/** Every fixture module version, as `path@version`. */
+export const allModuleVersions = fixtureModules().flatMap((m) => m.versions.map((v) => `${m.path}@${v.version}`));

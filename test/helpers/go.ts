@@ -1,16 +1,14 @@
 // Test helper: runs the real go command in an isolated environment. Owns tool
-// lookup (a missing tool fails the test loudly, never skips it), the hermetic
-// go environment (fresh HOME, GOPATH, module and build caches, GOPROXY set, no
-// checksum database) and parsing of `-json` output. Must not start servers.
+// lookup (a missing tool fails the test loudly, never skips it), running go in
+// the hermetic environment of go-env.ts, and parsing of `-json` output. Must not start servers.
 import { execFile } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { expect, onTestFinished } from 'vitest';
-import { fixtureModules } from './fixture-modules.js';
+import { allModuleVersions } from './fixture-modules.js';
+import { goEnv } from './go-env.js';
 
-// Debian/Ubuntu package that provides each tool, for the error message.
 // Debian package of each tool, for the error message.
 const APT_PACKAGE: Record<string, string> = {
   go: 'golang-go', ip: 'iproute2', iptables: 'iptables', nft: 'nftables', openssl: 'openssl', curl: 'curl',
@@ -37,70 +35,7 @@ export function requireTool(name: string): string {
   throw new Error(`\`${name}\` not found on PATH or in sbin: run \`bash .ci/run\` or \`apt-get install -y ${APT_PACKAGE[name] ?? name}\``);
 }
 
-/** An isolated go environment; see {@link goEnv}. */
-export interface GoEnv {
-  /** Environment for {@link runGo}. */
-  env: NodeJS.ProcessEnv;
-  /** Root directory holding HOME (`home/`), GOPATH (`gopath/`) and GOCACHE (`gocache/`). */
-  dir: string;
-  /** Removes `dir` (only when goEnv created it). */
-  cleanup(): Promise<void>;
-}
-
-/** Options of {@link goEnv}. */
-export interface GoEnvOptions {
-  /** GOPROXY value, e.g. a fixture backend's URL. No `direct` is added. */
-  goproxy: string;
-  /**
-   * An existing directory to use as the root instead of a new temp dir, e.g.
-   * to share a module cache between two environments; cleanup leaves it.
-   */
-  home?: string;
-}
-
-// Variables that would route modules around the proxy, re-enable the checksum
-// database, or read the user's own go configuration.
-const DROPPED = ['GOPRIVATE', 'GONOPROXY', 'GONOSUMDB', 'GOINSECURE', 'GOWORK', 'GOENV', 'XDG_CONFIG_HOME', 'XDG_CACHE_HOME'];
-
-/**
- * Creates a fresh temp HOME, GOPATH, GOMODCACHE and GOCACHE and the matching
- * environment: GOPROXY as given, GOSUMDB=off, GOFLAGS=-modcacherw (so cleanup
- * can delete the module cache), GOTOOLCHAIN=local, GO111MODULE=on,
- * CGO_ENABLED=0, GOWORK=off; PATH and the rest of process.env are kept.
- */
-export async function goEnv(opts: GoEnvOptions): Promise<GoEnv> {
-  const owned = opts.home === undefined;
-  const dir = opts.home ?? (await mkdtemp(join(tmpdir(), 'gpr-go-')));
-  const home = join(dir, 'home');
-  const gopath = join(dir, 'gopath');
-  await mkdir(home, { recursive: true });
-  await mkdir(gopath, { recursive: true });
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of DROPPED) delete env[name];
-  Object.assign(env, {
-    HOME: home,
-    GOPATH: gopath,
-    GOMODCACHE: join(gopath, 'pkg', 'mod'),
-    GOCACHE: join(dir, 'gocache'),
-    // A file that does not exist: no `go env -w` settings from anywhere.
-    GOENV: join(home, 'go-env'),
-    GOPROXY: opts.goproxy,
-    GOSUMDB: 'off',
-    GOFLAGS: '-modcacherw',
-    GOTOOLCHAIN: 'local',
-    GO111MODULE: 'on',
-    GOWORK: 'off',
-    CGO_ENABLED: '0',
-    GIT_TERMINAL_PROMPT: '0',
-  });
-  return {
-    env,
-    dir,
-    cleanup: async () => {
-      if (owned) await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
+export { goEnv, type GoEnv, type GoEnvOptions } from './go-env.js';
 
 /** Result of {@link runGo}. */
 export interface GoResult {
@@ -205,8 +140,7 @@ export function ok(r: GoResult): GoResult {
   return r;
 }
 
-/** Every fixture module version, as `path@version`. */
-export const allModuleVersions = fixtureModules().flatMap((m) => m.versions.map((v) => `${m.path}@${v.version}`));
+export { allModuleVersions };
 
 /**
  * `go mod download -json` of every fixture version through `goproxy` in a

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { expect, onTestFinished, test } from 'vitest';
 import { startFixtureBackend, type FixtureBackend } from '../helpers/fixture-backend.js';
-import { CONSUMER_GET_ARGS, CONSUMER_OUTPUT, fixtureModules, writeConsumerModule } from '../helpers/fixture-modules.js';
+import { allModuleVersions, CONSUMER_GET_ARGS, CONSUMER_OUTPUT, writeConsumerModule } from '../helpers/fixture-modules.js';
 import { goWorkspace, ok, parseJsonStream, runGo } from '../helpers/go.js';
 
 const GO_TEST_TIMEOUT_MS = 180_000;
@@ -18,7 +18,6 @@ async function backend(): Promise<FixtureBackend> {
   return b;
 }
 
-const allModuleVersions = fixtureModules().flatMap((m) => m.versions.map((v) => `${m.path}@${v.version}`));
 
 test(
   'the go command downloads, lists and builds every fixture module from the standard layout',

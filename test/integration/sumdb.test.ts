@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { expect, onTestFinished, test } from 'vitest';
 import { startFixtureBackend, type FixtureBackend, type FixtureBackendOptions } from '../helpers/fixture-backend.js';
-import { fixtureModules } from '../helpers/fixture-modules.js';
+import { allModuleVersions, fixtureModules } from '../helpers/fixture-modules.js';
 import { goWorkspace, ok, parseJsonStream, runGo } from '../helpers/go.js';
 import { get } from '../helpers/http-get.js';
 import { startTestProxy, type LogLine } from '../helpers/proxy.js';
@@ -22,7 +22,6 @@ import { tempDir } from '../helpers/temp.js';
 
 const GO_TIMEOUT_MS = 120_000;
 const NAME = 'sum.fixture.test';
-const allModuleVersions = fixtureModules().flatMap((m) => m.versions.map((v) => `${m.path}@${v.version}`));
 
 async function backend(opts: FixtureBackendOptions = {}): Promise<FixtureBackend> {
   const b = await startFixtureBackend(opts);
